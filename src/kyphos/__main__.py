@@ -1,0 +1,5 @@
+"""``python -m kyphos`` runs the command line."""
+
+from kyphos.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""The ``kyphos`` command line.
+
+Thin: parse input, call the clinical layer or a use case, present the result.
+A user error prints one line per problem on stderr and exits 2; nothing a user
+types produces a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from kyphos import __version__
+from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+
+app = typer.Typer(
+    name="kyphos",
+    help="Outcomes registry and analysis workbench for vertebral augmentation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+LangOption = Annotated[
+    str,
+    typer.Option("--lang", help="Output language: en or zh (default: KYPHOS_LANG or en)."),
+]
+
+
+def output_language(lang: str | None) -> str:
+    chosen = (lang or os.environ.get("KYPHOS_LANG") or "en").strip().lower()
+    if chosen not in ("en", "zh"):
+        raise ClinicalValueError("--lang", f"{chosen!r} is not a language kyphos speaks (en, zh)")
+    return chosen
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kyphos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Outcomes registry and analysis workbench for vertebral augmentation."""
+
+
+@app.command()
+def tour(lang: LangOption = "") -> None:
+    """Walk through the clinical core on the published reference cases."""
+    from kyphos.tour import render_tour
+
+    typer.echo(render_tour(output_language(lang)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: user errors become located lines and exit 2."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except ClinicalValueErrors as errors:
+        for problem in errors.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    except ClinicalValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
