@@ -16,8 +16,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The main job on the embedded default: the demo registry in ./kyphos-demo (SQLite),
+# loaded with the demo cohort (idempotent: a second run changes nothing).
+DEMO   := env -u KYPHOS_DATABASE_URL -u KYPHOS_SECRET_KEY KYPHOS_HOME=./kyphos-demo $(BIN)/kyphos
+
 run: $(STAMP)
-	$(BIN)/kyphos tour
+	$(DEMO) init
+	$(DEMO) demo
+	$(DEMO) audit verify
+	$(DEMO) protocol show
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -25,6 +32,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# PostgreSQL is part of `make test`: the local server of this machine kind by default.
+# Override with another URL, or set it empty to skip the PostgreSQL variants locally.
+export KYPHOS_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -15,6 +15,7 @@ import typer
 
 from kyphos import __version__
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+from kyphos.errors import KyphosError
 
 app = typer.Typer(
     name="kyphos",
@@ -61,14 +62,28 @@ def tour(lang: LangOption = "") -> None:
     typer.echo(render_tour(output_language(lang)))
 
 
+def _register_areas() -> None:
+    from kyphos import cli_registry
+
+    cli_registry.register(app)
+
+
+_register_areas()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become located lines and exit 2."""
     try:
         app(args=argv, standalone_mode=True)
-    except ClinicalValueErrors as errors:
-        for problem in errors.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    except (KyphosError, ClinicalValueError) as failure:
+        for line in _problem_lines(failure):
+            print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
-    except ClinicalValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+
+
+def _problem_lines(failure: KyphosError | ClinicalValueError) -> list[str]:
+    if isinstance(failure, KyphosError):
+        return list(failure.problems)
+    if isinstance(failure, ClinicalValueErrors):
+        return [str(problem) for problem in failure.problems]
+    return [str(failure)]

@@ -1,0 +1,1 @@
+"""Files in and out of the registry: the canonical workbook and de-identified exports."""

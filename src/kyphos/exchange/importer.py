@@ -1,0 +1,962 @@
+"""Importing the canonical workbook: validate everything, write all or nothing.
+
+One import is one database transaction. Sheets are read in the order of
+:data:`kyphos.exchange.schema.SHEETS` (every sheet refers only to earlier ones),
+in batches: each cell is parsed by its column's reader (which calls
+:mod:`kyphos.clinical`), references are resolved against the database as it stands
+inside the transaction, and the batch is upserted on its natural keys with one audit
+event carrying the batch's row-level changes. Any problem anywhere means the
+transaction is rolled back: nothing is written, and every problem is reported as
+``sheet:row:column: message``. ``dry_run`` does all of that and always rolls back.
+
+Memory stays bounded by the batch size: keys already seen in this import (for
+duplicate detection and row numbers) live in a temporary table, not in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+from kyphos.clinical.fracture import NEW_FRACTURE_TYPES
+from kyphos.clinical.odi import VERSION as ODI_VERSION
+from kyphos.clinical.procedure import Technique
+from kyphos.clinical.protocol import PREOP
+from kyphos.errors import KyphosError
+from kyphos.exchange.schema import SHEETS, Column, Sheet
+from kyphos.exchange.workbook import SheetRows, open_workbook
+from kyphos.registry import audit
+from kyphos.registry.bulk import BulkWriter, RegistryChecks
+from kyphos.registry.models import (
+    AdverseEvent,
+    Measurement,
+    Patient,
+    PatientIdentity,
+    Procedure,
+    RegistryInfo,
+    TreatedLevel,
+    Vertebra,
+    Visit,
+)
+from kyphos.registry.repository import DEFAULT_SITE_CODE, Registry
+
+BATCH_ROWS = 2000
+MAX_PROBLEMS = 1000
+_CACHE_LIMIT = 4096
+_SEP = "\x1f"
+
+Progress = Callable[[str, int], None]
+
+
+class ImportFailed(KyphosError):
+    """The workbook has problems; nothing was written."""
+
+
+@dataclass
+class SheetCounts:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    source: str
+    dry_run: bool
+    counts: dict[str, SheetCounts] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        verb = "would be " if self.dry_run else ""
+        out = [
+            f"{name}: {c.read} rows — {c.created} {verb}created, {c.updated} {verb}updated, "
+            f"{c.unchanged} unchanged"
+            for name, c in self.counts.items()
+        ]
+        return out + self.notes
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.more = 0
+
+    def add(self, sheet: str, row: int | str, column: str | None, message: str) -> None:
+        if len(self.items) >= MAX_PROBLEMS:
+            self.more += 1
+            return
+        where = f"{sheet}:{row}" + (f":{column}" if column else "")
+        self.items.append(f"{where}: {message}")
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= MAX_PROBLEMS
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def lines(self) -> list[str]:
+        tail = [f"… and {self.more} more problems"] if self.more else []
+        return self.items + tail
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _key_text(*parts: object) -> str:
+    return _SEP.join("" if part is None else str(part) for part in parts)
+
+
+class _CachedColumn:
+    """A column's reader that remembers its recent answers (cells repeat a lot)."""
+
+    def __init__(self, column: Column, position: int | None) -> None:
+        self.column = column
+        self.name = column.name
+        self.position = position
+        self.required = column.required
+        self._cache: dict[tuple[type, Any], tuple[bool, Any]] = {}
+
+    def parse(self, raw: Any) -> Any:
+        try:
+            key = (type(raw), raw)
+            hit = self._cache.get(key)
+        except TypeError:  # an unhashable cell value: parse it without the cache
+            return self.column.parse(raw, self.name)
+        if hit is None:
+            try:
+                hit = (True, self.column.parse(raw, self.name))
+            except ClinicalValueError as error:
+                hit = (False, error)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        ok, value = hit
+        if not ok:
+            raise value
+        return value
+
+
+class _Import:
+    """One import run inside one transaction."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        session: Session,
+        label: str,
+        reason: str | None,
+        progress: Progress | None,
+    ) -> None:
+        self.registry = registry
+        self.session = session
+        self.label = label
+        self.reason = reason
+        self.progress = progress
+        self.problems = _Problems()
+        self.report_counts: dict[str, SheetCounts] = {}
+        self.batch_number = 0
+        self.bulk = BulkWriter(session)
+        self.checks = RegistryChecks(session, self.bulk)
+        self.sites = {
+            code: site_id for site_id, code in self.bulk.fetch("SELECT id, code FROM site")
+        }
+        self.bulk.create_seen_table()
+
+    def finish(self) -> None:
+        self.bulk.drop_seen_table()
+
+    def mark_seen(self, sheet: str, keyed: Sequence[tuple[int, str]]) -> dict[int, int]:
+        return self.bulk.mark_seen(sheet, keyed)
+
+    def seen_rows(self, sheet: str, keys: Sequence[str]) -> dict[str, int]:
+        return self.bulk.seen_rows(sheet, keys)
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def patient_ids(self, codes: Iterable[str]) -> dict[str, int]:
+        rows = self.bulk.select_in(
+            "SELECT study_code, id FROM patient", ("study_code",), ((code,) for code in codes)
+        )
+        return {code: patient_id for code, patient_id in rows}
+
+    def find_vertebrae(
+        self, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, bool]]:
+        rows = self.bulk.select_in(
+            "SELECT patient.study_code, vertebra.level, vertebra.id, vertebra.treated "
+            "FROM vertebra JOIN patient ON patient.id = vertebra.patient_id",
+            ("patient.study_code", "vertebra.level"),
+            pairs,
+        )
+        return {(code, level): (vid, bool(treated)) for code, level, vid, treated in rows}
+
+    def visit_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        rows = self.bulk.select_in(
+            "SELECT patient.study_code, visit.timepoint, visit.id "
+            "FROM visit JOIN patient ON patient.id = visit.patient_id",
+            ("patient.study_code", "visit.timepoint"),
+            pairs,
+        )
+        return {(code, timepoint): vid for code, timepoint, vid in rows}
+
+    def missing_patient(self, sheet: str, row: int, code: str) -> None:
+        self.problems.add(
+            sheet, row, "patient_id", f"patient {code!r} does not exist (patients sheet)"
+        )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read_sheet(
+        self, sheet: Sheet, rows: SheetRows
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """Batches of parsed rows; problems are collected, bad rows left out."""
+        positions = self.check_header(sheet, rows.header)
+        if positions is None:
+            return
+        counts = self.report_counts.setdefault(sheet.name, SheetCounts())
+        width = len(rows.header)
+        columns = [_CachedColumn(column, positions.get(column.name)) for column in sheet.columns]
+        for batch in _chunks(rows.rows, BATCH_ROWS):
+            parsed: list[tuple[int, dict[str, Any]]] = []
+            for number, cells in batch:
+                counts.read += 1
+                values = self.parse_row(sheet, columns, width, number, cells)
+                if values is not None:
+                    parsed.append((number, values))
+            yield parsed
+            if self.problems.full:
+                return
+
+    def check_header(self, sheet: Sheet, header: list[str]) -> dict[str, int] | None:
+        positions: dict[str, int] = {}
+        ok = True
+        for position, name in enumerate(header):
+            if not name:
+                self.problems.add(sheet.name, 1, f"column {position + 1}", "the header is empty")
+                ok = False
+            elif name not in sheet.column_names:
+                self.problems.add(
+                    sheet.name,
+                    1,
+                    name,
+                    f"unknown column (the {sheet.name} sheet has: {', '.join(sheet.column_names)})",
+                )
+                ok = False
+            elif name in positions:
+                self.problems.add(sheet.name, 1, name, "the column appears twice")
+                ok = False
+            else:
+                positions[name] = position
+        for column in sheet.columns:
+            if column.required and column.name not in positions:
+                self.problems.add(sheet.name, 1, column.name, "a required column is missing")
+                ok = False
+        return positions if ok else None
+
+    def parse_row(
+        self,
+        sheet: Sheet,
+        columns: list[_CachedColumn],
+        width: int,
+        number: int,
+        cells: list[Any],
+    ) -> dict[str, Any] | None:
+        if len(cells) > width and any(cell not in (None, "") for cell in cells[width:]):
+            self.problems.add(
+                sheet.name, number, None, f"the row has more cells than the header ({width})"
+            )
+            return None
+        values: dict[str, Any] = {}
+        ok = True
+        count = len(cells)
+        for column in columns:
+            position = column.position
+            raw = cells[position] if position is not None and position < count else None
+            try:
+                value = column.parse(raw)
+            except ClinicalValueErrors as errors:
+                for problem in errors.problems:
+                    self.problems.add(sheet.name, number, column.name, problem.message)
+                ok = False
+                continue
+            except ClinicalValueError as error:
+                self.problems.add(sheet.name, number, column.name, error.message)
+                ok = False
+                continue
+            if value is None and column.required:
+                self.problems.add(sheet.name, number, column.name, "required; the cell is empty")
+                ok = False
+            values[column.name] = value
+        return values if ok else None
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        sheet: str,
+        table: Table,
+        key_columns: Sequence[str],
+        rows: Sequence[tuple[int, dict[str, Any]]],
+        describe: Callable[[dict[str, Any]], str],
+        identity: bool = False,
+        counted: bool = True,
+    ) -> None:
+        """Create or update ``rows`` (database values) keyed on ``key_columns``; audit the batch.
+
+        ``counted`` is False for rows the sheet implies rather than holds (the procedure
+        date behind the treated levels of the procedures sheet).
+        """
+        counts = self.report_counts.setdefault(sheet, SheetCounts()) if counted else SheetCounts()
+        if not rows:
+            return
+        keys = [tuple(values[name] for name in key_columns) for _, values in rows]
+        existing = self.bulk.fetch_existing(table, key_columns, keys)
+        match = "id" if "id" in table.c else key_columns[0]
+        created: list[dict[str, Any]] = []
+        changed: list[tuple[Any, int, dict[str, Any]]] = []
+        log_created: list[dict[str, Any]] = []
+        log_updated: list[dict[str, Any]] = []
+        for key, (_, values) in zip(keys, rows, strict=True):
+            before = existing.get(key)
+            if before is None:
+                created.append(values)
+                log_created.append({"key": describe(values), **_plain(values)})
+                continue
+            diff = {name: value for name, value in values.items() if before.get(name) != value}
+            if not diff:
+                counts.unchanged += 1
+                continue
+            changed.append((before[match], before["version"], values))
+            log_updated.append(
+                {
+                    "key": describe(values),
+                    "before": _plain({name: before.get(name) for name in diff}),
+                    "after": _plain(diff),
+                }
+            )
+        self.bulk.insert_rows(table, created)
+        counts.created += len(created)
+        self.bulk.update_rows(table, match, changed)
+        counts.updated += len(changed)
+        if log_created or log_updated:
+            secret = self.registry.secret
+            if identity:
+                log_created = [audit.mask_identity(item, secret) or {} for item in log_created]
+                log_updated = [
+                    {
+                        "key": item["key"],
+                        "before": audit.mask_identity(item["before"], secret),
+                        "after": audit.mask_identity(item["after"], secret),
+                    }
+                    for item in log_updated
+                ]
+            self.batch_number += 1
+            self.registry.record(
+                self.session,
+                action="import",
+                entity=sheet,
+                entity_key=f"{self.label}#{self.batch_number}",
+                after={"created": log_created, "updated": log_updated},
+                reason=self.reason,
+            )
+
+    # --- sheets -------------------------------------------------------------------------------
+
+    def patients(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        rows: list[tuple[int, dict[str, Any]]] = []
+        self.duplicates("patients", batch, ("patient_id",))
+        for number, values in batch:
+            site_code = values["site"] or DEFAULT_SITE_CODE
+            site_id = self.sites.get(site_code)
+            if site_id is None:
+                self.problems.add(
+                    "patients",
+                    number,
+                    "site",
+                    f"site {site_code!r} does not exist (create it with `kyphos site add "
+                    f"{site_code}`)",
+                )
+                continue
+            if values["age"] is None and values["birth_date"] is None:
+                self.problems.add("patients", number, "age", "required unless birth_date is given")
+                continue
+            rows.append(
+                (
+                    number,
+                    {
+                        "study_code": values["patient_id"],
+                        "site_id": site_id,
+                        **{k: values[k] for k in _PATIENT_FIELDS},
+                    },
+                )
+            )
+        self.upsert("patients", _t(Patient), ("study_code",), rows, lambda v: v["study_code"])
+
+    def identity(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        self.duplicates("identity", batch, ("patient_id",))
+        ids = self.patient_ids(values["patient_id"] for _, values in batch)
+        rows = []
+        for number, values in batch:
+            patient_id = ids.get(values["patient_id"])
+            if patient_id is None:
+                self.missing_patient("identity", number, values["patient_id"])
+                continue
+            rows.append(
+                (
+                    number,
+                    {
+                        "patient_id": patient_id,
+                        "full_name": values["full_name"],
+                        "hospital_number": values["hospital_number"],
+                        "phone": values["phone"],
+                    },
+                )
+            )
+        codes = {ids[v["patient_id"]]: v["patient_id"] for _, v in batch if v["patient_id"] in ids}
+        self.upsert(
+            "identity",
+            _t(PatientIdentity),
+            ("patient_id",),
+            rows,
+            lambda v: codes[v["patient_id"]],
+            identity=True,
+        )
+
+    def vertebrae(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        self.duplicates("vertebrae", batch, ("patient_id", "level"))
+        ids = self.patient_ids(values["patient_id"] for _, values in batch)
+        rows = []
+        for number, values in batch:
+            patient_id = ids.get(values["patient_id"])
+            if patient_id is None:
+                self.missing_patient("vertebrae", number, values["patient_id"])
+                continue
+            rows.append(
+                (
+                    number,
+                    {"patient_id": patient_id, **{k: values[k] for k in _VERTEBRA_FIELDS}},
+                )
+            )
+        codes = {ids[v["patient_id"]]: v["patient_id"] for _, v in batch if v["patient_id"] in ids}
+        self.upsert(
+            "vertebrae",
+            _t(Vertebra),
+            ("patient_id", "level"),
+            rows,
+            lambda v: f"{codes[v['patient_id']]}/{v['level']}",
+        )
+
+    def procedures(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        self.duplicates("procedures", batch, ("patient_id", "level"))
+        found = self.vertebrae_of(batch, "procedures")
+        ids = self.patient_ids(values["patient_id"] for _, values in batch)
+        # One procedure row per (patient, date): create or update it first.
+        first_rows: dict[tuple[int, dt.date], tuple[int, dict[str, Any]]] = {}
+        usable: list[tuple[int, dict[str, Any], int]] = []
+        for number, values in batch:
+            vertebra = found.get((values["patient_id"], values["level"]))
+            if vertebra is None:
+                continue
+            vertebra_id, treated = vertebra
+            if not treated:
+                self.problems.add(
+                    "procedures",
+                    number,
+                    "level",
+                    f"vertebra {values['level']} of patient {values['patient_id']!r} is not "
+                    "marked treated (vertebrae sheet: treated = yes)",
+                )
+                continue
+            patient_id = ids[values["patient_id"]]
+            key = (patient_id, values["procedure_date"])
+            usable.append((number, values, vertebra_id))
+            if key in first_rows:
+                self.same_procedure("procedures", number, values, first_rows[key])
+            else:
+                first_rows[key] = (number, values)
+        procedure_keys = [
+            (number, _key_text(pid, day.isoformat()))
+            for (pid, day), (number, _) in first_rows.items()
+        ]
+        earlier = self.seen_rows("procedure", [key for _, key in procedure_keys])
+        fresh_rows: list[tuple[int, dict[str, Any]]] = []
+        for (patient_id, day), (number, values) in first_rows.items():
+            seen_key = _key_text(patient_id, day.isoformat())
+            if seen_key in earlier:
+                self.check_against_stored(number, values, patient_id, day, earlier[seen_key])
+                continue
+            fresh_rows.append(
+                (
+                    number,
+                    {
+                        "patient_id": patient_id,
+                        "procedure_date": day,
+                        "anaesthesia": values["anaesthesia"],
+                        "operator": values["operator"],
+                    },
+                )
+            )
+        self.mark_seen("procedure", [(n, k) for n, k in procedure_keys if k not in earlier])
+        codes = {pid: code for code, pid in ids.items()}
+        self.upsert(
+            "procedures",
+            _t(Procedure),
+            ("patient_id", "procedure_date"),
+            fresh_rows,
+            lambda v: f"{codes[v['patient_id']]}/{v['procedure_date'].isoformat()}",
+            counted=False,
+        )
+        procedure_ids = self.checks.procedure_ids(first_rows)
+        rows = []
+        names: dict[int, str] = {}
+        for number, values, vertebra_id in usable:
+            patient_id = ids[values["patient_id"]]
+            names[vertebra_id] = f"{values['patient_id']}/{values['level']}"
+            rows.append(
+                (
+                    number,
+                    {
+                        "vertebra_id": vertebra_id,
+                        "procedure_id": procedure_ids[(patient_id, values["procedure_date"])],
+                        "technique": values["technique"] or Technique.kyphoplasty.value,
+                        **{k: values[k] for k in _TREATED_LEVEL_FIELDS},
+                    },
+                )
+            )
+        self.upsert(
+            "procedures",
+            _t(TreatedLevel),
+            ("vertebra_id",),
+            rows,
+            lambda v: names[v["vertebra_id"]],
+        )
+
+    def same_procedure(
+        self,
+        sheet: str,
+        number: int,
+        values: dict[str, Any],
+        first: tuple[int, dict[str, Any]],
+    ) -> None:
+        first_number, first_values = first
+        for name in ("anaesthesia", "operator"):
+            if values[name] != first_values[name]:
+                self.problems.add(
+                    sheet,
+                    number,
+                    name,
+                    f"{values[name]!r} differs from row {first_number} ({first_values[name]!r}); "
+                    "all levels of one procedure date share it",
+                )
+
+    def check_against_stored(
+        self, number: int, values: dict[str, Any], patient_id: int, day: dt.date, first: int
+    ) -> None:
+        anaesthesia, operator = self.checks.procedure_values(patient_id, day)
+        self.same_procedure(
+            "procedures",
+            number,
+            values,
+            (first, {"anaesthesia": anaesthesia, "operator": operator}),
+        )
+
+    def vertebrae_of(
+        self, batch: list[tuple[int, dict[str, Any]]], sheet: str
+    ) -> dict[tuple[str, str], tuple[int, bool]]:
+        found = self.find_vertebrae((v["patient_id"], v["level"]) for _, v in batch)
+        known = self.patient_ids(v["patient_id"] for _, v in batch)
+        for number, values in batch:
+            if values["patient_id"] not in known:
+                self.missing_patient(sheet, number, values["patient_id"])
+            elif (values["patient_id"], values["level"]) not in found:
+                self.problems.add(
+                    sheet,
+                    number,
+                    "level",
+                    f"vertebra {values['level']} of patient {values['patient_id']!r} is not in "
+                    "the vertebrae sheet",
+                )
+        return found
+
+    def visits(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        self.duplicates("visits", batch, ("patient_id", "timepoint"))
+        ids = self.patient_ids(values["patient_id"] for _, values in batch)
+        rows = []
+        for number, values in batch:
+            patient_id = ids.get(values["patient_id"])
+            if patient_id is None:
+                self.missing_patient("visits", number, values["patient_id"])
+                continue
+            item = {
+                "patient_id": patient_id,
+                **{k: values[k] for k in _VISIT_FIELDS},
+            }
+            item["odi_version"] = item["odi_version"] or ODI_VERSION
+            rows.append((number, item))
+        codes = {pid: code for code, pid in ids.items()}
+        self.upsert(
+            "visits",
+            _t(Visit),
+            ("patient_id", "timepoint"),
+            rows,
+            lambda v: f"{codes[v['patient_id']]}/{v['timepoint']}",
+        )
+
+    def measurements(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        for _, values in batch:
+            values["role"] = values["role"] or "primary"
+        self.duplicates(
+            "measurements", batch, ("patient_id", "level", "timepoint", "observer", "role")
+        )
+        vertebrae = self.vertebrae_of(batch, "measurements")
+        visits = self.visit_ids((v["patient_id"], v["timepoint"]) for _, v in batch)
+        rows = []
+        names: dict[tuple[int, int], str] = {}
+        adjudicators: list[tuple[int, str]] = []
+        for number, values in batch:
+            vertebra = vertebrae.get((values["patient_id"], values["level"]))
+            if vertebra is None:
+                continue
+            visit_id = visits.get((values["patient_id"], values["timepoint"]))
+            if visit_id is None:
+                self.problems.add(
+                    "measurements",
+                    number,
+                    "timepoint",
+                    f"patient {values['patient_id']!r} has no {values['timepoint']!r} visit "
+                    "(visits sheet)",
+                )
+                continue
+            names[(vertebra[0], visit_id)] = (
+                f"{values['patient_id']}/{values['level']}/{values['timepoint']}"
+            )
+            if values["role"] == "adjudicator":
+                adjudicators.append((number, _key_text(vertebra[0], visit_id)))
+            rows.append(
+                (
+                    number,
+                    {
+                        "vertebra_id": vertebra[0],
+                        "visit_id": visit_id,
+                        "observer": values["observer"],
+                        "role": values["role"],
+                        **{k: values[k] for k in _MEASUREMENT_FIELDS},
+                    },
+                )
+            )
+        second = self.mark_seen("adjudicator", adjudicators)
+        for number, earlier in second.items():
+            self.problems.add(
+                "measurements",
+                number,
+                "role",
+                f"a second adjudicator reading for this vertebra and time point (row {earlier})",
+            )
+        # Refused rows are left out: written, they would trip the database's one-adjudicator
+        # constraint and the located problem would become an unlocated database error.
+        refused = set(second) | self.check_stored_adjudicators(rows)
+        rows = [(number, values) for number, values in rows if number not in refused]
+        self.upsert(
+            "measurements",
+            _t(Measurement),
+            ("vertebra_id", "visit_id", "observer", "role"),
+            rows,
+            lambda v: f"{names[(v['vertebra_id'], v['visit_id'])]}/{v['observer']}/{v['role']}",
+        )
+
+    def check_stored_adjudicators(self, rows: list[tuple[int, dict[str, Any]]]) -> set[int]:
+        """Report rows whose adjudicator reading clashes with a stored one; return their rows."""
+        wanted = [(v["vertebra_id"], v["visit_id"]) for _, v in rows if v["role"] == "adjudicator"]
+        if not wanted:
+            return set()
+        stored = self.checks.adjudicators(wanted)
+        clashing: set[int] = set()
+        for number, values in rows:
+            observer = stored.get((values["vertebra_id"], values["visit_id"]))
+            if values["role"] == "adjudicator" and observer not in (None, values["observer"]):
+                self.problems.add(
+                    "measurements",
+                    number,
+                    "role",
+                    f"the registry already holds an adjudicator reading by {observer!r} for this "
+                    "vertebra and time point",
+                )
+                clashing.add(number)
+        return clashing
+
+    def adverse_events(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        for _, values in batch:
+            values["level"] = values["level"] or ""
+        self.duplicates("adverse_events", batch, ("patient_id", "event_date", "type", "level"))
+        ids = self.patient_ids(values["patient_id"] for _, values in batch)
+        rows = []
+        for number, values in batch:
+            patient_id = ids.get(values["patient_id"])
+            if patient_id is None:
+                self.missing_patient("adverse_events", number, values["patient_id"])
+                continue
+            if values["type"] in NEW_FRACTURE_TYPES and not values["level"]:
+                self.problems.add(
+                    "adverse_events", number, "level", f"required for {values['type']}"
+                )
+                continue
+            rows.append(
+                (number, {"patient_id": patient_id, **{k: values[k] for k in _EVENT_FIELDS}})
+            )
+        codes = {pid: code for code, pid in ids.items()}
+        self.upsert(
+            "adverse_events",
+            _t(AdverseEvent),
+            ("patient_id", "event_date", "type", "level"),
+            rows,
+            lambda v: (
+                f"{codes[v['patient_id']]}/{v['event_date'].isoformat()}/{v['type']}"
+                + (f"/{v['level']}" if v["level"] else "")
+            ),
+        )
+
+    def duplicates(
+        self, sheet: str, batch: list[tuple[int, dict[str, Any]]], key: Sequence[str]
+    ) -> None:
+        """Report rows whose natural key an earlier row of this import had; drop them."""
+        keyed = [(number, _key_text(*(_text(values[k]) for k in key))) for number, values in batch]
+        found = self.mark_seen(sheet, keyed)
+        if not found:
+            return
+        for number, earlier in sorted(found.items()):
+            shown = ", ".join(key)
+            self.problems.add(sheet, number, key[-1], f"duplicate of row {earlier} (same {shown})")
+        batch[:] = [(number, values) for number, values in batch if number not in found]
+
+    # --- checks across sheets ---------------------------------------------------------------
+
+    def cross_checks(self) -> None:
+        """Date order and consistency rules that span sheets, on the registry as it now is."""
+        late = self.checks.dates_after_index(MAX_PROBLEMS)
+        rows = self.seen_rows("patients", [_key_text(code) for code, *_ in late])
+        for code, injury, onset, index_date in late:
+            for column, value in (("injury_date", injury), ("symptom_onset_date", onset)):
+                if value is not None and value > index_date:
+                    self.problems.add(
+                        "patients",
+                        rows.get(_key_text(code), "(registry)"),
+                        column,
+                        f"{value.isoformat()} is after the index procedure "
+                        f"({index_date.isoformat()}) of patient {code!r}",
+                    )
+        visits = self.checks.visits_out_of_order(PREOP, MAX_PROBLEMS)
+        rows = self.seen_rows("visits", [_key_text(code, tp) for code, tp, *_ in visits])
+        for code, timepoint, visit_date, index_date in visits:
+            where = "after" if timepoint == PREOP else "before"
+            self.problems.add(
+                "visits",
+                rows.get(_key_text(code, timepoint), "(registry)"),
+                "visit_date",
+                f"{visit_date.isoformat()} is {where} the index procedure "
+                f"({index_date.isoformat()}) of patient {code!r} ({timepoint} visit)",
+            )
+        events = self.checks.events_before_index(MAX_PROBLEMS)
+        keys = [
+            _key_text(code, day.isoformat(), kind, level) for code, day, kind, level, _ in events
+        ]
+        rows = self.seen_rows("adverse_events", keys)
+        for key, (code, day, _kind, _level, index_date) in zip(keys, events, strict=True):
+            self.problems.add(
+                "adverse_events",
+                rows.get(key, "(registry)"),
+                "event_date",
+                f"{day.isoformat()} is before the index procedure ({index_date.isoformat()}) "
+                f"of patient {code!r}",
+            )
+        untreated = self.checks.untreated_with_procedure(MAX_PROBLEMS)
+        rows = self.seen_rows("vertebrae", [_key_text(code, level) for code, level in untreated])
+        for code, level in untreated:
+            self.problems.add(
+                "vertebrae",
+                rows.get(_key_text(code, level), "(registry)"),
+                "treated",
+                f"vertebra {level} of patient {code!r} has a procedure but is marked not treated",
+            )
+
+    def remove_empty_procedures(self) -> None:
+        """A procedure date whose levels all moved to another date is removed (audited)."""
+        empty = self.checks.delete_empty_procedures()
+        if not empty:
+            return
+        self.registry.record(
+            self.session,
+            action="delete",
+            entity="procedures",
+            entity_key=f"{self.label}#empty",
+            before=[{"key": f"{code}/{day.isoformat()}"} for code, day in empty],
+            reason="no treated level left on this procedure date after the import",
+        )
+
+
+_PATIENT_FIELDS = (
+    "sex",
+    "age",
+    "birth_date",
+    "height_cm",
+    "weight_kg",
+    "bmd_t_score",
+    "comorbidities",
+    "injury_mechanism",
+    "injury_date",
+    "symptom_onset_date",
+)
+_VERTEBRA_FIELDS = (
+    "level",
+    "mri_t1",
+    "mri_t2",
+    "mri_stir",
+    "posterior_wall_intact",
+    "morphology",
+    "treated",
+)
+_TREATED_LEVEL_FIELDS = (
+    "approach",
+    "cement_volume_ml",
+    "leakage",
+    "leakage_symptomatic",
+    "duration_min",
+)
+_VISIT_FIELDS = (
+    "timepoint",
+    "visit_date",
+    "vas",
+    *(f"odi_{n}" for n in range(1, 11)),
+    "odi_version",
+    "odi_language",
+)
+_MEASUREMENT_FIELDS = (
+    "anterior_height_mm",
+    "middle_height_mm",
+    "posterior_height_mm",
+    "wedge_angle_deg",
+    "kyphotic_angle_deg",
+)
+_EVENT_FIELDS = ("event_date", "type", "level", "serious", "related", "description")
+
+
+def _t(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: value.isoformat() if isinstance(value, dt.date) else value
+        for name, value in values.items()
+    }
+
+
+SheetStreams = Mapping[str, SheetRows]
+
+
+def run_import(
+    registry: Registry,
+    sheets: SheetStreams,
+    *,
+    label: str,
+    dry_run: bool = False,
+    reason: str | None = None,
+    progress: Progress | None = None,
+    mark_demo: bool = False,
+) -> ImportReport:
+    """Validate and write ``sheets`` in one transaction; raise ImportFailed on any problem."""
+    report = ImportReport(source=label, dry_run=dry_run)
+    for rows in sheets.values():
+        report.notes.extend(rows.notes)
+    with registry.write() as session:
+        job = _Import(registry, session, label, reason or f"import of {label}", progress)
+        handlers: dict[str, Callable[[list[tuple[int, dict[str, Any]]]], None]] = {
+            "patients": job.patients,
+            "identity": job.identity,
+            "vertebrae": job.vertebrae,
+            "procedures": job.procedures,
+            "visits": job.visits,
+            "measurements": job.measurements,
+            "adverse_events": job.adverse_events,
+        }
+        for sheet in SHEETS:
+            stream = sheets.get(sheet.name)
+            if stream is None:
+                continue
+            done = 0
+            for batch in job.read_sheet(sheet, stream):
+                done += len(batch)
+                handlers[sheet.name](batch)
+                if progress is not None:
+                    progress(sheet.name, done)
+            if job.problems.full:
+                break
+        if not job.problems.full:
+            job.cross_checks()
+        if not job.problems:
+            job.remove_empty_procedures()
+        report.counts = job.report_counts
+        if job.problems:
+            raise ImportFailed(*job.problems.lines())
+        if mark_demo:
+            info = session.get(RegistryInfo, 1)
+            if info is not None and not info.demo:
+                info.demo = True
+                registry.record(
+                    session,
+                    action="update",
+                    entity="registry",
+                    entity_key="demo",
+                    before={"demo": False},
+                    after={"demo": True},
+                )
+        registry.record(
+            session,
+            action="import_summary",
+            entity="workbook",
+            entity_key=label,
+            after={
+                name: {"created": c.created, "updated": c.updated, "unchanged": c.unchanged}
+                for name, c in report.counts.items()
+            },
+            reason=reason or f"import of {label}",
+        )
+        job.finish()
+        if dry_run:
+            session.rollback()
+            audit.forget_head(session)
+    return report
+
+
+def import_workbook(
+    registry: Registry,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    reason: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an ``.xlsx`` file or a CSV folder (DATA.md §1)."""
+    with open_workbook(path) as source:
+        sheets = {name: source.open_sheet(name) for name in source.sheet_names()}
+        return run_import(
+            registry, sheets, label=path.name, dry_run=dry_run, reason=reason, progress=progress
+        )

@@ -1,0 +1,1 @@
+"""Persistence: the schema, sessions, migrations, audit trail and access rules."""
