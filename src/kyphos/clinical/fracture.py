@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 from kyphos.clinical.errors import ClinicalValueError
 from kyphos.clinical.geometry import Heights, positive_height, reference_height
-from kyphos.clinical.values import Labelled
+from kyphos.clinical.values import Labelled, parse_choice
 
 FRACTURE_THRESHOLD = 0.20
 """Height loss (fraction) from which a vertebra counts as fractured (grade 1)."""
@@ -272,22 +272,7 @@ def morphology(loss: HeightLoss) -> Morphology | None:
 
 def parse_signal(value: object, field: str) -> MriSignal | None:
     """An MRI signal (``low``/``iso``/``high``, any case); None if empty or None."""
-    if value is None:
-        return None
-    if isinstance(value, MriSignal):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    for signal in MriSignal:
-        if signal.value == text.lower():
-            return signal
-    allowed = ", ".join(signal.value for signal in MriSignal)
-    raise ClinicalValueError(
-        field,
-        f"{text!r} is not an MRI signal: use one of {allowed} (or leave empty)",
-        message_zh=f"{text!r} 不是MRI信号：请用 {allowed} 之一（或留空）",
-    )
+    return parse_choice(value, MriSignal, field, what=("an MRI signal", "MRI信号"))
 
 
 def mri_acuity(

@@ -70,8 +70,14 @@ def parse_choice(
     choices: type[Choice],
     field: str,
     aliases: dict[str, Choice] | None = None,
+    *,
+    what: tuple[str, str] | None = None,
 ) -> Choice | None:
-    """A member of ``choices`` from its value, case-insensitively; None if empty."""
+    """A member of ``choices`` from its value, case-insensitively; None if empty.
+
+    ``what`` names the kind of value in English and Chinese (``("an MRI signal",
+    "MRI信号")``) for the message when the value is not one of the choices.
+    """
     if value is None:
         return None
     if isinstance(value, choices):
@@ -88,6 +94,12 @@ def parse_choice(
             if alias.lower() == folded:
                 return member
     allowed = ", ".join(member.value for member in choices)
+    if what is not None:
+        raise ClinicalValueError(
+            field,
+            f"{text!r} is not {what[0]}: use one of {allowed} (or leave empty)",
+            message_zh=f"{text!r} 不是{what[1]}：请用 {allowed} 之一（或留空）",
+        )
     raise ClinicalValueError(
         field,
         f"{text!r} is not one of: {allowed}",
