@@ -167,6 +167,7 @@ class _Import:
         self.problems = _Problems()
         self.report_counts: dict[str, SheetCounts] = {}
         self.batch_number = 0
+        self.unreadable: set[str] = set()
         self.bulk = BulkWriter(session)
         self.checks = RegistryChecks(session, self.bulk)
         self.sites = {
@@ -211,7 +212,19 @@ class _Import:
         )
         return {(code, timepoint): vid for code, timepoint, vid in rows}
 
+    def refused_earlier(self, sheet: str, *key: str) -> bool:
+        """Whether a row with this key was refused, or its sheet unreadable: said already."""
+        if sheet in self.unreadable:
+            return True
+        text = _key_text(*key)
+        return text in self.seen_rows(f"refused:{sheet}", [text])
+
+    def refuse(self, sheet: str, number: int, *key: str) -> None:
+        self.bulk.mark_seen(f"refused:{sheet}", [(number, _key_text(*key))])
+
     def missing_patient(self, sheet: str, row: int, code: str) -> None:
+        if self.refused_earlier("patients", code):
+            return
         self.problems.add(
             sheet, row, "patient_id", f"patient {code!r} does not exist (patients sheet)"
         )
@@ -224,17 +237,22 @@ class _Import:
         """Batches of parsed rows; problems are collected, bad rows left out."""
         positions = self.check_header(sheet, rows.header)
         if positions is None:
+            self.unreadable.add(sheet.name)
             return
         counts = self.report_counts.setdefault(sheet.name, SheetCounts())
         width = len(rows.header)
         columns = [_CachedColumn(column, positions.get(column.name)) for column in sheet.columns]
         for batch in _chunks(rows.rows, BATCH_ROWS):
             parsed: list[tuple[int, dict[str, Any]]] = []
+            refused: list[tuple[int, str]] = []
             for number, cells in batch:
                 counts.read += 1
-                values = self.parse_row(sheet, columns, width, number, cells)
-                if values is not None:
+                values, ok = self.parse_row(sheet, columns, width, number, cells)
+                if ok:
                     parsed.append((number, values))
+                elif all(values.get(name) is not None for name in sheet.key[:2]):
+                    refused.append((number, _key_text(*(_text(values[k]) for k in sheet.key[:2]))))
+            self.bulk.mark_seen(f"refused:{sheet.name}", refused)
             yield parsed
             if self.problems.full:
                 return
@@ -272,12 +290,13 @@ class _Import:
         width: int,
         number: int,
         cells: list[Any],
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], bool]:
+        """The row's values by column, and whether every cell was valid."""
         if len(cells) > width and any(cell not in (None, "") for cell in cells[width:]):
             self.problems.add(
                 sheet.name, number, None, f"the row has more cells than the header ({width})"
             )
-            return None
+            return {}, False
         values: dict[str, Any] = {}
         ok = True
         count = len(cells)
@@ -299,7 +318,7 @@ class _Import:
                 self.problems.add(sheet.name, number, column.name, "required; the cell is empty")
                 ok = False
             values[column.name] = value
-        return values if ok else None
+        return values, ok
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -388,9 +407,11 @@ class _Import:
                     f"site {site_code!r} does not exist (create it with `kyphos site add "
                     f"{site_code}`)",
                 )
+                self.refuse("patients", number, values["patient_id"])
                 continue
             if values["age"] is None and values["birth_date"] is None:
                 self.problems.add("patients", number, "age", "required unless birth_date is given")
+                self.refuse("patients", number, values["patient_id"])
                 continue
             rows.append(
                 (
@@ -580,7 +601,9 @@ class _Import:
         for number, values in batch:
             if values["patient_id"] not in known:
                 self.missing_patient(sheet, number, values["patient_id"])
-            elif (values["patient_id"], values["level"]) not in found:
+            elif (values["patient_id"], values["level"]) not in found and not self.refused_earlier(
+                "vertebrae", values["patient_id"], values["level"]
+            ):
                 self.problems.add(
                     sheet,
                     number,
@@ -630,6 +653,10 @@ class _Import:
             if vertebra is None:
                 continue
             visit_id = visits.get((values["patient_id"], values["timepoint"]))
+            if visit_id is None and self.refused_earlier(
+                "visits", values["patient_id"], values["timepoint"]
+            ):
+                continue
             if visit_id is None:
                 self.problems.add(
                     "measurements",
@@ -956,7 +983,15 @@ def import_workbook(
 ) -> ImportReport:
     """Import an ``.xlsx`` file or a CSV folder (DATA.md §1)."""
     with open_workbook(path) as source:
-        sheets = {name: source.open_sheet(name) for name in source.sheet_names()}
+        sheets: dict[str, SheetRows] = {}
+        unreadable: list[str] = []
+        for name in source.sheet_names():
+            try:
+                sheets[name] = source.open_sheet(name)
+            except KyphosError as error:
+                unreadable.extend(error.problems)
+        if unreadable:
+            raise ImportFailed(*unreadable)
         return run_import(
             registry, sheets, label=path.name, dry_run=dry_run, reason=reason, progress=progress
         )
