@@ -73,12 +73,26 @@ _register_areas()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become located lines and exit 2."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, standalone_mode=True)
+        result = app(args=args, standalone_mode=False, prog_name="kyphos")
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    except typer.TyperException as usage:
+        # Usage errors of the command line itself (unknown option, value out of range).
+        message = " ".join(str(getattr(usage, "format_message", usage.__str__)()).split())
+        if not message:  # a command group called alone: its help was the answer
+            sys.exit(0)
+        context = getattr(usage, "ctx", None)
+        command = getattr(context, "command_path", None) or "kyphos"
+        print(f"error: {message} (see `{command} --help`)", file=sys.stderr)
+        sys.exit(int(getattr(usage, "exit_code", 2)))
     except (KyphosError, ClinicalValueError) as failure:
         for line in _problem_lines(failure):
             print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 def _problem_lines(failure: KyphosError | ClinicalValueError) -> list[str]:

@@ -66,13 +66,18 @@ def init(
 def demo(
     patients: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many patients.")] = 41,
     seed: Annotated[int, typer.Option(help="Random seed (the same seed, the same cohort).")] = 2011,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="Report each written batch on stderr.")
+    ] = False,
 ) -> None:
     """Load the synthetic demo cohort (calibrated to the reference study)."""
     from kyphos.demo import load_demo
     from kyphos.registry.repository import Registry
 
     registry = Registry.open()
-    report = load_demo(registry, patients=patients, seed=seed, progress=_progress)
+    report = load_demo(
+        registry, patients=patients, seed=seed, progress=_progress if progress else None
+    )
     for line in report.lines():
         typer.echo(line)
 
@@ -80,13 +85,18 @@ def demo(
 def import_(
     path: Annotated[Path, typer.Argument(help="An .xlsx workbook or a folder of CSV files.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="Report each written batch on stderr.")
+    ] = False,
 ) -> None:
     """Import the canonical workbook: all or nothing."""
     from kyphos.exchange.importer import import_workbook
     from kyphos.registry.repository import Registry
 
     registry = Registry.open()
-    report = import_workbook(registry, path, dry_run=dry_run, progress=_progress)
+    report = import_workbook(
+        registry, path, dry_run=dry_run, progress=_progress if progress else None
+    )
     for line in report.lines():
         typer.echo(line)
     typer.echo("dry run: nothing was written" if dry_run else "imported")

@@ -18,7 +18,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kyphos.errors import KyphosError
@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     lang: Literal["en", "zh"] = "en"
 
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _lower_lang(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def url(self) -> str:
         """The database URL in force (the SQLite file in ``home`` by default)."""
@@ -76,8 +81,16 @@ def get_settings() -> Settings:
     """The settings as the environment says now (read afresh: tests change it)."""
     try:
         return Settings()
-    except ValueError as error:
-        raise KyphosError(f"invalid KYPHOS_ setting: {error}") from None
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = "KYPHOS_" + "_".join(str(part) for part in item["loc"]).upper()
+            shown = item.get("input")
+            if name == "KYPHOS_LANG":
+                problems.append(f"{name}: {shown!r} is not a language kyphos speaks (en, zh)")
+            else:
+                problems.append(f"{name}: {shown!r} is not valid ({item['msg']})")
+        raise KyphosError(*problems) from None
 
 
 def _check_secret(value: str, where: str) -> bytes:

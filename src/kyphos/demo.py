@@ -823,9 +823,15 @@ def load_demo(
     with registry.read() as session:
         info = session.get(RegistryInfo, 1)
         held = session.execute(select(func.count()).select_from(Patient)).scalar_one()
-    if info is not None and not info.demo and held:
+        outside_demo = session.execute(
+            select(func.count())
+            .select_from(Patient)
+            .where(~Patient.study_code.startswith(CODE_PREFIX, autoescape=True))
+        ).scalar_one()
+    real = held if info is not None and not info.demo else outside_demo
+    if real:
         raise KyphosError(
-            f"this registry holds {held} real patients; `kyphos demo` loads only into an empty "
+            f"this registry holds {real} real patients; `kyphos demo` loads only into an empty "
             "or a demo registry (use another KYPHOS_HOME)"
         )
 

@@ -439,12 +439,8 @@ class CliResult:
 
     @property
     def other_stderr(self) -> list[str]:
-        """Stderr lines that are neither problems nor progress reports."""
-        return [
-            line
-            for line in self.err.splitlines()
-            if line and not line.startswith(("error: ", "progress: "))
-        ]
+        """Stderr lines that are not problem lines (there should be none)."""
+        return [line for line in self.err.splitlines() if line and not line.startswith("error: ")]
 
 
 def cli_in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> CliResult:

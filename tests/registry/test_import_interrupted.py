@@ -39,7 +39,7 @@ def test_an_import_killed_mid_way_writes_nothing_and_keeps_the_audit_chain(
     events_before = registry.verify_audit().checked
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "kyphos", "import", str(folder)],
+        [sys.executable, "-m", "kyphos", "import", str(folder), "--progress"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -41,6 +41,9 @@ from kyphos.registry.models import (
 
 DEFAULT_SITE_CODE = "MAIN"
 DEFAULT_SITE_NAME = "Main site"
+MAX_NAME_CHARS = 200
+"""Longest site name and user display name (their columns are String(200); PostgreSQL
+refuses a longer value with an error, SQLite would store it)."""
 LOCAL_ADMIN = "kyphos-cli"
 """The actor of CLI commands: the local administrator (DATA.md: the CLI acts as admin)."""
 
@@ -102,7 +105,9 @@ class Registry:
                 "apply your change again"
             ) from None
         except IntegrityError as error:
-            raise KyphosError(f"the database refused the change: {error.orig}") from None
+            # PostgreSQL adds a DETAIL line: keep the problem on one line (CLI contract).
+            detail = " ".join(str(error.orig).split())
+            raise KyphosError(f"the database refused the change: {detail}") from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -169,6 +174,8 @@ class Registry:
             raise KyphosError(f"site code {code!r}: use 1–32 characters without spaces")
         if not name.strip():
             raise KyphosError("site name: required")
+        if len(name.strip()) > MAX_NAME_CHARS:
+            raise KyphosError(f"site name: use at most {MAX_NAME_CHARS} characters")
         with self.write() as session:
             if session.execute(select(Site.id).where(Site.code == code)).first():
                 raise KyphosError(f"site {code!r} exists already")
@@ -205,8 +212,10 @@ class Registry:
             raise KyphosError(f"user name {username!r}: use 1–64 characters without spaces")
         if role not in ROLES:
             raise KyphosError(f"role {role!r}: must be one of {', '.join(ROLES)}")
-        if password is not None and len(password) < 10:
-            raise KyphosError("password: use at least 10 characters")
+        check_password_rules(password)
+        if display_name is not None and len(display_name) > MAX_NAME_CHARS:
+            raise KyphosError(f"display name: use at most {MAX_NAME_CHARS} characters")
+        sites = list(dict.fromkeys(sites or []))  # a site named twice is one membership
         with self.write() as session:
             exists = session.execute(select(User.id).where(User.username == username)).first()
             if exists:
@@ -218,7 +227,7 @@ class Registry:
                 role=role,
                 active=True,
                 created_at=dt.datetime.now(dt.UTC),
-                sites=[self.site(session, code) for code in (sites or [])],
+                sites=[self.site(session, code) for code in sites],
             )
             session.add(user)
             session.flush()
@@ -302,6 +311,15 @@ class Registry:
             }
 
 
+MIN_PASSWORD_CHARS = 10
+
+
+def check_password_rules(password: str | None) -> None:
+    """Refuse a password too short to protect clinical data (None: no password login)."""
+    if password is not None and len(password) < MIN_PASSWORD_CHARS:
+        raise KyphosError(f"password: use at least {MIN_PASSWORD_CHARS} characters")
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse a database that kyphos has not initialised or that a newer kyphos wrote."""
     revision = migrate.current_revision(engine)
@@ -333,6 +351,8 @@ def init_registry(
     already is left as it is (its password too).
     """
     settings = settings or get_settings()
+    if admin:
+        check_password_rules(password)  # before anything is created
     settings.home.mkdir(parents=True, exist_ok=True)
     created_secret = ensure_secret(settings)
     engine = engine_for(settings.url)
