@@ -157,13 +157,11 @@ class _Import:
         session: Session,
         label: str,
         reason: str | None,
-        progress: Progress | None,
     ) -> None:
         self.registry = registry
         self.session = session
         self.label = label
         self.reason = reason
-        self.progress = progress
         self.problems = _Problems()
         self.report_counts: dict[str, SheetCounts] = {}
         self.batch_number = 0
@@ -425,27 +423,26 @@ class _Import:
             )
         self.upsert("patients", _t(Patient), ("study_code",), rows, lambda v: v["study_code"])
 
-    def identity(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
-        self.duplicates("identity", batch, ("patient_id",))
+    def of_patients(
+        self, sheet: str, batch: list[tuple[int, dict[str, Any]]], fields: Sequence[str]
+    ) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, str]]:
+        """Rows with the patient's id and ``fields``; rows of unknown patients reported.
+
+        Also returns the study code of each patient id (for the audit trail's keys).
+        """
         ids = self.patient_ids(values["patient_id"] for _, values in batch)
         rows = []
         for number, values in batch:
             patient_id = ids.get(values["patient_id"])
             if patient_id is None:
-                self.missing_patient("identity", number, values["patient_id"])
+                self.missing_patient(sheet, number, values["patient_id"])
                 continue
-            rows.append(
-                (
-                    number,
-                    {
-                        "patient_id": patient_id,
-                        "full_name": values["full_name"],
-                        "hospital_number": values["hospital_number"],
-                        "phone": values["phone"],
-                    },
-                )
-            )
-        codes = {ids[v["patient_id"]]: v["patient_id"] for _, v in batch if v["patient_id"] in ids}
+            rows.append((number, {"patient_id": patient_id, **{k: values[k] for k in fields}}))
+        return rows, {patient_id: code for code, patient_id in ids.items()}
+
+    def identity(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        self.duplicates("identity", batch, ("patient_id",))
+        rows, codes = self.of_patients("identity", batch, _IDENTITY_FIELDS)
         self.upsert(
             "identity",
             _t(PatientIdentity),
@@ -457,20 +454,7 @@ class _Import:
 
     def vertebrae(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         self.duplicates("vertebrae", batch, ("patient_id", "level"))
-        ids = self.patient_ids(values["patient_id"] for _, values in batch)
-        rows = []
-        for number, values in batch:
-            patient_id = ids.get(values["patient_id"])
-            if patient_id is None:
-                self.missing_patient("vertebrae", number, values["patient_id"])
-                continue
-            rows.append(
-                (
-                    number,
-                    {"patient_id": patient_id, **{k: values[k] for k in _VERTEBRA_FIELDS}},
-                )
-            )
-        codes = {ids[v["patient_id"]]: v["patient_id"] for _, v in batch if v["patient_id"] in ids}
+        rows, codes = self.of_patients("vertebrae", batch, _VERTEBRA_FIELDS)
         self.upsert(
             "vertebrae",
             _t(Vertebra),
@@ -615,20 +599,9 @@ class _Import:
 
     def visits(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         self.duplicates("visits", batch, ("patient_id", "timepoint"))
-        ids = self.patient_ids(values["patient_id"] for _, values in batch)
-        rows = []
-        for number, values in batch:
-            patient_id = ids.get(values["patient_id"])
-            if patient_id is None:
-                self.missing_patient("visits", number, values["patient_id"])
-                continue
-            item = {
-                "patient_id": patient_id,
-                **{k: values[k] for k in _VISIT_FIELDS},
-            }
+        rows, codes = self.of_patients("visits", batch, _VISIT_FIELDS)
+        for _, item in rows:
             item["odi_version"] = item["odi_version"] or ODI_VERSION
-            rows.append((number, item))
-        codes = {pid: code for code, pid in ids.items()}
         self.upsert(
             "visits",
             _t(Visit),
@@ -727,22 +700,15 @@ class _Import:
         for _, values in batch:
             values["level"] = values["level"] or ""
         self.duplicates("adverse_events", batch, ("patient_id", "event_date", "type", "level"))
-        ids = self.patient_ids(values["patient_id"] for _, values in batch)
-        rows = []
+        complete = []
         for number, values in batch:
-            patient_id = ids.get(values["patient_id"])
-            if patient_id is None:
-                self.missing_patient("adverse_events", number, values["patient_id"])
-                continue
             if values["type"] in NEW_FRACTURE_TYPES and not values["level"]:
                 self.problems.add(
                     "adverse_events", number, "level", f"required for {values['type']}"
                 )
-                continue
-            rows.append(
-                (number, {"patient_id": patient_id, **{k: values[k] for k in _EVENT_FIELDS}})
-            )
-        codes = {pid: code for code, pid in ids.items()}
+            else:
+                complete.append((number, values))
+        rows, codes = self.of_patients("adverse_events", complete, _EVENT_FIELDS)
         self.upsert(
             "adverse_events",
             _t(AdverseEvent),
@@ -844,6 +810,7 @@ _PATIENT_FIELDS = (
     "injury_date",
     "symptom_onset_date",
 )
+_IDENTITY_FIELDS = ("full_name", "hospital_number", "phone")
 _VERTEBRA_FIELDS = (
     "level",
     "mri_t1",
@@ -914,7 +881,7 @@ def run_import(
     for rows in sheets.values():
         report.notes.extend(rows.notes)
     with registry.write() as session:
-        job = _Import(registry, session, label, reason or f"import of {label}", progress)
+        job = _Import(registry, session, label, reason or f"import of {label}")
         handlers: dict[str, Callable[[list[tuple[int, dict[str, Any]]]], None]] = {
             "patients": job.patients,
             "identity": job.identity,
