@@ -265,3 +265,45 @@ def test_load_instrument_reports_malformed_yaml_and_missing_files(tmp_path: Path
     listed.write_text("- just\n- a list\n", encoding="utf-8")
     with pytest.raises(ClinicalValueError, match="holds a mapping"):
         odi.load_instrument(listed)
+
+
+# --- whole cohorts at once -----------------------------------------------------------------
+
+NAN = float("nan")
+
+
+def test_score_array_scores_the_reference_cases() -> None:
+    scores = odi.score_array(
+        [
+            [1, 2, 2, 1, 2, 1, 2, 1, 2, 2],
+            [1, 2, 2, 1, 2, 1, 2, NAN, 3, 2],
+            [3, 2, 4, 3, 3, 2, 2, NAN, 3, 2],
+            [1, NAN, 2, 1, NAN, 1, 2, NAN, 2, 2],
+        ]
+    )
+    assert scores.raw[:3].tolist() == [16, 16, 24]
+    assert scores.answered.tolist() == [10, 9, 9, 7]
+    assert scores.percent[0] == pytest.approx(32.0)
+    assert scores.percent[1] == pytest.approx(16 / 45 * 100)
+    assert scores.percent[2] == pytest.approx(24 / 45 * 100)
+    # three sections missing: no score (the same rule as score())
+    assert str(scores.percent[3]) == "nan"
+
+
+def test_score_array_refuses_an_answer_outside_zero_to_five() -> None:
+    with pytest.raises(ClinicalValueError, match=r"odi_3: 6 is not an ODI answer \(0–5\)"):
+        odi.score_array([[1, 2, 6, 1, 2, 1, 2, 1, 2, 2]])
+    with pytest.raises(ClinicalValueError, match="columns"):
+        odi.score_array([[1, 2, 3]])
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=10, max_size=10))
+def test_score_array_agrees_with_the_sum_rule_row_by_row(answers: list[int | None]) -> None:
+    row = [NAN if a is None else float(a) for a in answers]
+    scores = odi.score_array([row])
+    answered = [a for a in answers if a is not None]
+    assert scores.answered[0] == len(answered)
+    if len(answered) >= 8:
+        assert scores.percent[0] == pytest.approx(100 * sum(answered) / (5 * len(answered)))
+    else:
+        assert str(scores.percent[0]) == "nan"

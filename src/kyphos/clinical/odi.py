@@ -42,6 +42,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import yaml
 
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
@@ -223,6 +225,52 @@ def score(answers: Sequence[int | None], *, max_missing: int = DEFAULT_MAX_MISSI
     return OdiScore(
         raw=raw, answered=answered, percent=percent, band=band(percent), missing=missing
     )
+
+
+@dataclass(frozen=True)
+class OdiScores:
+    """Scores of many answer sets at once (arrays, one entry per set).
+
+    ``percent`` and ``raw`` are NaN where more than ``max_missing`` sections are missing
+    (no score), ``answered`` counts the answered sections of every set.
+    """
+
+    raw: npt.NDArray[np.float64]
+    answered: npt.NDArray[np.int64]
+    percent: npt.NDArray[np.float64]
+
+
+def score_array(answers: npt.ArrayLike, *, max_missing: int = DEFAULT_MAX_MISSING) -> OdiScores:
+    """Score an (n × 10) array of answers, NaN for a missing section: :func:`score`'s rule,
+    vectorised for whole cohorts.
+
+    Refuses (ClinicalValueError) an array of another width or any answer outside 0–5 or
+    not a whole number.
+    """
+    if not 0 <= max_missing < SECTION_COUNT:
+        raise ClinicalValueError(
+            "max_missing", f"{max_missing!r} must be between 0 and {SECTION_COUNT - 1}"
+        )
+    values = np.asarray(answers, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != SECTION_COUNT:
+        raise ClinicalValueError(
+            "odi", f"an ODI answer array has {SECTION_COUNT} columns, not shape {values.shape}"
+        )
+    given = ~np.isnan(values)
+    bad = given & ((values < 0) | (values > MAX_ANSWER) | (values != np.round(values)))
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ClinicalValueError(
+            answer_field(column + 1),
+            f"{values[row, column]:g} is not an ODI answer (0–5) (answer set {row + 1})",
+            message_zh=f"{values[row, column]:g} 不是有效的ODI答案（0–5）（第{row + 1}组）",
+        )
+    answered = given.sum(axis=1).astype(np.int64)
+    raw = np.where(given, values, 0.0).sum(axis=1)
+    scored = answered >= SECTION_COUNT - max_missing
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(scored, raw / (MAX_ANSWER * answered) * 100.0, np.nan)
+    return OdiScores(raw=np.where(scored, raw, np.nan), answered=answered, percent=percent)
 
 
 def raw_to_percent(raw: float, answered: int) -> float:

@@ -40,8 +40,13 @@ def _register_sqlite_adapters() -> None:
     sqlite3.register_adapter(dt.datetime, lambda value: value.isoformat(sep=" "))
 
 
-def make_engine(url: str) -> Engine:
-    """A new engine for ``url`` with kyphos's connection settings."""
+def make_engine(url: str, *, reader: bool = False) -> Engine:
+    """A new engine for ``url`` with kyphos's connection settings.
+
+    On SQLite a writer's transactions start with ``BEGIN IMMEDIATE``; a ``reader`` engine's
+    with a plain (deferred) ``BEGIN``, so reads never wait for the write lock — nor
+    deadlock against a read the same thread has open.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _register_sqlite_adapters()
@@ -59,17 +64,18 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def engine_for(url: str) -> Engine:
-    """The process-wide engine for ``url`` (created once)."""
-    engine = _engines.get(url)
+def engine_for(url: str, *, reader: bool = False) -> Engine:
+    """The process-wide engine for ``url`` (created once; readers have their own)."""
+    key = f"reader:{url}" if reader else url
+    engine = _engines.get(key)
     if engine is None:
-        engine = _engines[url] = make_engine(url)
+        engine = _engines[key] = make_engine(url, reader=reader)
     return engine
 
 

@@ -118,7 +118,8 @@ class Registry:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with session_scope(self.engine) as session:
+        """A read-only look at the registry (on SQLite without taking the write lock)."""
+        with session_scope(engine_for(self.settings.url, reader=True)) as session:
             yield session
 
     def record(self, session: Session, **event: Any) -> None:
