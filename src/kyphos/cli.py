@@ -63,9 +63,10 @@ def tour(lang: LangOption = "") -> None:
 
 
 def _register_areas() -> None:
-    from kyphos import cli_registry
+    from kyphos import cli_registry, cli_report
 
     cli_registry.register(app)
+    cli_report.register(app)
 
 
 _register_areas()

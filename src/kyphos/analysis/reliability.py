@@ -38,7 +38,9 @@ F tests: one-way F = BMS/WMS on (n − 1, n(k − 1)) df; two-way F = BMS/EMS on
   lower = n(BMS − F*·EMS)/(F*(k·JMS + (kn − k − n)EMS) + n·BMS),
   upper = n(F**·BMS − EMS)/(k·JMS + (kn − k − n)EMS + n·F**·BMS);
   ICC(2,k) bounds are the ICC(2,1) bounds stepped up by Spearman–Brown,
-  L·k/(1 + (k − 1)L).
+  L·k/(1 + (k − 1)L); when an ICC(2,1) bound is ≤ −1/(k − 1) (tiny samples) that
+  map is not monotone and the ICC(2,k) interval is ``None`` (psych and pingouin
+  print a meaningless interval there).
 
 These are the formulas of R's ``psych::ICC`` and of pingouin. Targets with a
 missing rating are dropped (listwise, as both do). A mean square smaller than
@@ -167,6 +169,11 @@ class IccResult:
 
 
 def _as_matrix(matrix: Iterable[Iterable[float | None]] | FloatArray) -> FloatArray:
+    """A 2-D float array; ``None`` becomes NaN. A numeric array keeps its shape (even 0 × k)."""
+    if isinstance(matrix, np.ndarray) and matrix.dtype.kind in "biuf":
+        if matrix.ndim != 2:
+            raise ValueError("ratings must be a table: one row per target, one column per rater")
+        return matrix.astype(np.float64)
     try:
         array = np.array(
             [[np.nan if value is None else float(value) for value in row] for row in matrix],
@@ -393,6 +400,11 @@ def _step_up(interval: Interval | None, k: int, reason: str | None) -> _Bounds:
     """Spearman–Brown: a single-rater bound L becomes L·k/(1 + (k − 1)L) for k raters."""
     if interval is None:
         return None, reason or _NOT_DEFINED
+    if min(interval) <= -1.0 / (k - 1):
+        return None, (
+            "the ICC(2,1) interval reaches below −1/(k − 1), where the Spearman–Brown "
+            "step-up to k raters is not defined"
+        )
     return _transform((interval, None), lambda bound: bound * k / (1.0 + (k - 1) * bound))
 
 

@@ -141,8 +141,10 @@ def _differences(a: FloatArray, b: FloatArray) -> FloatArray:
     if scale == 0.0:
         return d
     decimals = DIFFERENCE_SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(scale))
-    rounded: FloatArray = np.round(d, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
-    return rounded
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded: FloatArray = np.round(d, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    # Values near the float range's ends (subnormal scales) cannot be rounded this way.
+    return rounded if np.all(np.isfinite(rounded)) else d
 
 
 # --------------------------------------------------------------------------- describe

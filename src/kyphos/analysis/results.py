@@ -1,0 +1,419 @@
+"""The study report's results, computed from a :class:`StudyDataset`.
+
+Stages (tableone's order): dataset → results (this module: plain dataclasses, full
+precision) → renderers (rounding and wording). Every statistic comes from
+:mod:`kyphos.analysis.stats`, :mod:`.reliability`, :mod:`.survival` and :mod:`.mixed`;
+every clinical rule from :mod:`kyphos.clinical`. Where a value cannot be computed it is
+``None`` and its reason travels with it (``reasons`` dicts), so the JSON report can list
+every ``null`` in ``notes`` (DATA.md §2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kyphos import __version__
+from kyphos.analysis.dataset import DAYS_PER_MONTH, StudyDataset
+from kyphos.analysis.mixed import MixedModelResult, fit_random_intercept
+from kyphos.analysis.reliability import BlandAltman, IccEstimate, bland_altman, icc, interpret
+from kyphos.analysis.stats import (
+    Description,
+    PairedComparison,
+    Proportion,
+    describe,
+    holm,
+    paired_comparison,
+    responders,
+    wilson,
+)
+from kyphos.analysis.survival import KaplanMeier, kaplan_meier
+from kyphos.clinical import levels, response
+from kyphos.clinical.fracture import NEW_FRACTURE_TYPES, AdverseEventType, LeakageSite
+
+OUTCOMES: dict[str, str] = {
+    "vas": "patient",
+    "odi": "patient",
+    "anterior_height_mm": "vertebra",
+    "kyphotic_angle_deg": "vertebra",
+}
+"""The report's outcomes and their unit of analysis (DATA.md §2)."""
+
+RADIOGRAPHIC = ("anterior_height_mm", "kyphotic_angle_deg")
+RESPONDER_RULES = {"vas": response.VAS_RULE, "odi": response.ODI_RULE}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    result: PairedComparison
+    p_holm: float | None
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    name: str
+    unit: str
+    timepoints: dict[str, Description]
+    comparisons: list[Comparison]
+    mixed_model: MixedModelResult
+    responders: dict[str, Proportion] | None = None
+
+
+@dataclass(frozen=True)
+class Cohort:
+    patients: int
+    vertebrae_treated: int
+    sex: dict[str, int]
+    age: Description
+    levels: dict[str, int]
+    follow_up_months: Description
+
+
+@dataclass(frozen=True)
+class Complications:
+    leakage: Proportion
+    leakage_by_site: dict[str, int]
+    leakage_symptomatic: Proportion
+    leakage_patients: Proportion
+    adjacent_fracture: Proportion
+    new_fracture_free: KaplanMeier
+
+
+@dataclass(frozen=True)
+class Reliability:
+    outcome: str
+    pairs: int
+    form: str
+    icc: IccEstimate
+    icc3: IccEstimate
+    interpretation: str | None
+    bland_altman: BlandAltman
+    observers: tuple[str, str] | None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    """One line of Table 1: a continuous variable or one category of a categorical one."""
+
+    variable: str
+    category: str | None
+    kind: str  # "continuous" | "categorical"
+    description: Description | None = None
+    count: int | None = None
+    of: int | None = None
+    skewed: bool = False
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Endpoints derived per treated vertebra (pre = preop, post = postop)."""
+
+    height_restoration_mm: Description
+    height_restoration_relative_to_pre_percent: Description
+    kyphosis_correction_deg: Description
+    loss_of_correction_deg: Description
+    height_loss_at_final_mm: Description
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    generated_at: str
+    protocol: list[str]
+    site: str | None
+    cohort: Cohort
+    baseline: list[BaselineRow]
+    baseline_remarks: list[str]
+    outcomes: dict[str, OutcomeResult]
+    derived: Derived
+    complications: Complications
+    reliability: dict[str, Reliability]
+    settings: dict[str, Any]
+    kyphos_version: str = __version__
+
+
+# --- computing ------------------------------------------------------------------------------
+
+
+def _wide(values: pd.DataFrame, unit: str, outcome: str) -> pd.DataFrame:
+    """One row per unit of analysis, one column per time point."""
+    key = "patient" if unit == "patient" else "vertebra"
+    return values.pivot_table(index=key, columns="timepoint", values=outcome, aggfunc="first")
+
+
+def _column(wide: pd.DataFrame, timepoint: str) -> list[float | None]:
+    if timepoint not in wide.columns:
+        return [None] * len(wide)
+    return [None if pd.isna(v) else float(v) for v in wide[timepoint]]
+
+
+def _outcome(dataset: StudyDataset, name: str, unit: str, values: pd.DataFrame) -> OutcomeResult:
+    points = dataset.timepoints
+    wide = _wide(values, unit, name) if len(values) else pd.DataFrame()
+    timepoints = {point: describe(_column(wide, point)) for point in points}
+    raw = [
+        (a, b, paired_comparison(_column(wide, a), _column(wide, b)))
+        for a, b in combinations(points, 2)
+    ]
+    adjusted = holm([result.p for _, _, result in raw])
+    comparisons = [
+        Comparison(a, b, result, p) for (a, b, result), p in zip(raw, adjusted, strict=True)
+    ]
+    present = values.dropna(subset=[name])
+    codes = {point: index for index, point in enumerate(points)}
+    mixed = fit_random_intercept(
+        present[name].to_numpy(dtype=float),
+        present["timepoint"].map(codes).to_numpy(dtype=int),
+        present["patient"].to_numpy(dtype=int),
+        present["vertebra"].to_numpy(dtype=int) if unit == "vertebra" else None,
+        levels=points,
+    )
+    rule = RESPONDER_RULES.get(name)
+    responder_rates = None
+    if rule is not None and points:
+        baseline = points[0]
+        responder_rates = {
+            point: responders(
+                _column(wide, baseline), _column(wide, point), rule.absolute, rule.relative
+            )
+            for point in points[1:]
+        }
+    return OutcomeResult(name, unit, timepoints, comparisons, mixed, responder_rates)
+
+
+def _cohort(dataset: StudyDataset) -> Cohort:
+    treated = dataset.vertebrae[dataset.vertebrae["treated"]]
+    counted = Counter(treated["level"])
+    return Cohort(
+        patients=len(dataset.patients),
+        vertebrae_treated=len(treated),
+        sex={sex: int((dataset.patients["sex"] == sex).sum()) for sex in ("M", "F")},
+        age=describe(_floats(dataset.patients["age"])),
+        levels={level: counted[level] for level in levels.LEVELS if counted[level]},
+        follow_up_months=describe(
+            [
+                None if v is None else v / DAYS_PER_MONTH
+                for v in _floats(dataset.patients["follow_up_days"])
+            ]
+        ),
+    )
+
+
+def _floats(series: pd.Series) -> list[float | None]:
+    return [None if pd.isna(v) else float(v) for v in series]
+
+
+def _skewed(values: list[float | None]) -> bool:
+    data = np.array([v for v in values if v is not None], dtype=float)
+    if len(data) < 3 or data.std(ddof=1) == 0:
+        return False
+    centred = data - data.mean()
+    skew = float(np.mean(centred**3) / np.mean(centred**2) ** 1.5)
+    return abs(skew) > 1.0
+
+
+def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[str]]:
+    patients = dataset.patients
+    vertebrae = dataset.vertebrae
+    treated = vertebrae[vertebrae["treated"]]
+    rows: list[BaselineRow] = []
+    remarks: list[str] = []
+    total = len(patients)
+    for variable, series in (
+        ("age", patients["age"]),
+        ("bmi", patients["bmi"]),
+        ("bmd_t_score", patients["bmd_t_score"]),
+        ("follow_up_months", patients["follow_up_days"] / DAYS_PER_MONTH),
+    ):
+        values = _floats(series)
+        description = describe(values)
+        skewed = _skewed(values)
+        rows.append(BaselineRow(variable, None, "continuous", description, skewed=skewed))
+        if description.n < total:
+            remarks.append(f"{variable}: recorded for {description.n} of {total} patients")
+        if skewed:
+            remarks.append(f"{variable}: skewed distribution; median [IQR] given as well")
+        if 0 < description.n < 10:
+            remarks.append(f"{variable}: small n ({description.n})")
+    for sex in ("M", "F"):
+        rows.append(
+            BaselineRow(
+                "sex", sex, "categorical", count=int((patients["sex"] == sex).sum()), of=total
+            )
+        )
+    comorbidity_lists = (
+        patients["comorbidities"].dropna().map(lambda text: [x for x in text.split(";") if x])
+    )
+    counted = Counter(item for items in comorbidity_lists for item in items)
+    recorded = len(comorbidity_lists)
+    rows.append(
+        BaselineRow(
+            "comorbidities",
+            "none",
+            "categorical",
+            count=int(sum(1 for items in comorbidity_lists if not items)),
+            of=recorded,
+        )
+    )
+    for name, count in sorted(counted.items(), key=lambda item: (-item[1], item[0])):
+        rows.append(BaselineRow("comorbidities", name, "categorical", count=count, of=recorded))
+    if recorded < total:
+        remarks.append(f"comorbidities: recorded for {recorded} of {total} patients")
+    mechanisms = Counter(patients["injury_mechanism"].dropna())
+    for name, count in sorted(mechanisms.items(), key=lambda item: (-item[1], item[0])):
+        rows.append(BaselineRow("injury_mechanism", name, "categorical", count=count, of=total))
+    for level in levels.LEVELS:
+        count = int((treated["level"] == level).sum())
+        if count:
+            rows.append(BaselineRow("level", level, "categorical", count=count, of=len(treated)))
+    for acuity in ("acute_or_subacute", "chronic", "indeterminate"):
+        count = int((treated["acuity"] == acuity).sum())
+        rows.append(BaselineRow("mri_acuity", acuity, "categorical", count=count, of=len(treated)))
+    wall = treated["posterior_wall_intact"]
+    for value, label in ((True, "intact"), (False, "not_intact")):
+        rows.append(
+            BaselineRow(
+                "posterior_wall",
+                label,
+                "categorical",
+                count=int((wall == value).sum()),
+                of=int(wall.notna().sum()),
+            )
+        )
+    return rows, remarks
+
+
+def _derived(dataset: StudyDataset) -> Derived:
+    values = dataset.vertebra_outcomes()
+    height = _wide(values, "vertebra", "anterior_height_mm") if len(values) else pd.DataFrame()
+    angle = _wide(values, "vertebra", "kyphotic_angle_deg") if len(values) else pd.DataFrame()
+
+    def column(frame: pd.DataFrame, point: str) -> np.ndarray:
+        return np.array(_column(frame, point), dtype=float) if len(frame) else np.array([])
+
+    pre_h, post_h, final_h = (column(height, p) for p in ("preop", "postop", "final"))
+    pre_a, post_a, final_a = (column(angle, p) for p in ("preop", "postop", "final"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = (post_h - pre_h) / pre_h * 100.0
+
+    def listed(array: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else float(v) for v in array]
+
+    return Derived(
+        height_restoration_mm=describe(listed(post_h - pre_h)),
+        height_restoration_relative_to_pre_percent=describe(listed(relative)),
+        kyphosis_correction_deg=describe(listed(pre_a - post_a)),
+        loss_of_correction_deg=describe(listed(final_a - post_a)),
+        height_loss_at_final_mm=describe(listed(post_h - final_h)),
+    )
+
+
+def _complications(dataset: StudyDataset) -> Complications:
+    treated = dataset.vertebrae[dataset.vertebrae["treated"]]
+    leakage = treated["leakage"].fillna("")
+    leaked = leakage != ""
+    by_site = {
+        site.value: int(leakage.map(lambda text, s=site.value: s in text.split(";")).sum())
+        for site in LeakageSite
+    }
+    symptomatic = treated.loc[leaked, "leakage_symptomatic"]
+    patients_leaked = treated.loc[leaked, "patient"].nunique()
+    events = dataset.events
+    adjacent = events.loc[events["type"] == AdverseEventType.ADJACENT_FRACTURE.value, "patient"]
+    new = events[events["type"].isin([t.value for t in NEW_FRACTURE_TYPES])]
+    first_new = new.groupby("patient")["day"].min()
+    follow = dataset.patients.set_index("patient")["follow_up_days"]
+    times: list[float | None] = []
+    observed: list[float | None] = []
+    for patient, last_day in follow.items():
+        if patient in first_new.index and not pd.isna(first_new[patient]):
+            times.append(float(first_new[patient]) / DAYS_PER_MONTH)
+            observed.append(1.0)
+        elif not pd.isna(last_day) and last_day > 0:
+            times.append(float(last_day) / DAYS_PER_MONTH)
+            observed.append(0.0)
+    return Complications(
+        leakage=wilson(int(leaked.sum()), len(treated)),
+        leakage_by_site={site: count for site, count in by_site.items() if count},
+        leakage_symptomatic=wilson(int((symptomatic == True).sum()), int(leaked.sum())),  # noqa: E712
+        leakage_patients=wilson(int(patients_leaked), len(dataset.patients)),
+        adjacent_fracture=wilson(int(adjacent.nunique()), len(dataset.patients)),
+        new_fracture_free=kaplan_meier(times, observed),
+    )
+
+
+def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
+    readings = dataset.measurements
+    treated = dataset.vertebrae.loc[dataset.vertebrae["treated"], "vertebra"]
+    primary = readings[(readings["role"] == "primary") & readings["vertebra"].isin(treated)]
+    primary = primary.dropna(subset=[outcome])
+    counts = primary.groupby(["vertebra", "timepoint"])[outcome].transform("size")
+    paired = primary[counts == 2].copy()
+    paired["folded"] = paired["observer"].str.casefold()
+    paired = paired.sort_values(["vertebra", "timepoint", "folded", "observer"])
+    paired["position"] = paired.groupby(["vertebra", "timepoint"]).cumcount()
+    first = paired[paired["position"] == 0].set_index(["vertebra", "timepoint"])
+    second = paired[paired["position"] == 1].set_index(["vertebra", "timepoint"])
+    first, second = first.align(second, join="inner", axis=0)
+    pairs = len(first)
+    observer_pairs = set(zip(first["observer"], second["observer"], strict=True))
+    same_two = len(observer_pairs) == 1
+    matrix = np.column_stack([first[outcome].to_numpy(float), second[outcome].to_numpy(float)])
+    result = icc(matrix if pairs else np.empty((0, 2)))
+    chosen = result.icc2_1 if same_two else result.icc1_1
+    form = "ICC(2,1)" if same_two else "ICC(1,1)"
+    reasons = {} if pairs else {"icc": "no vertebra and time point has two primary readings"}
+    return Reliability(
+        outcome=outcome,
+        pairs=pairs,
+        form=form,
+        icc=chosen,
+        icc3=result.icc3_1,
+        interpretation=interpret(chosen.value) if chosen.value is not None else None,
+        bland_altman=bland_altman(first[outcome].tolist(), second[outcome].tolist()),
+        observers=next(iter(observer_pairs)) if same_two else None,
+        reasons=reasons,
+    )
+
+
+def compute_report(
+    dataset: StudyDataset, *, site: str | None = None, demo: bool = False
+) -> StudyReport:
+    """Every result of the study report, at full precision."""
+    patient_values = dataset.patient_outcomes()
+    vertebra_values = dataset.vertebra_outcomes()
+    outcomes = {
+        name: _outcome(
+            dataset, name, unit, patient_values if unit == "patient" else vertebra_values
+        )
+        for name, unit in OUTCOMES.items()
+    }
+    baseline, remarks = _baseline(dataset)
+    return StudyReport(
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        protocol=dataset.timepoints,
+        site=site,
+        cohort=_cohort(dataset),
+        baseline=baseline,
+        baseline_remarks=remarks,
+        outcomes=outcomes,
+        derived=_derived(dataset),
+        complications=_complications(dataset),
+        reliability={name: _reliability(dataset, name) for name in RADIOGRAPHIC},
+        settings={
+            "odi_max_missing": dataset.odi_max_missing,
+            "responder_vas_cm": response.VAS_RULE.absolute,
+            "responder_odi_points": response.ODI_RULE.absolute,
+            "responder_relative": response.VAS_RULE.relative,
+            "final_start_day": dataset.protocol.final_start_day,
+            "demo": demo,
+        },
+    )
