@@ -28,8 +28,21 @@ ODI_COLUMNS = [f"odi_{n}" for n in range(1, 11)]
 
 
 def _frame(session: Session, statement: Any) -> pd.DataFrame:
-    result = session.execute(statement)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    """Rows of ``statement`` as a frame, fetched as plain DB-API tuples.
+
+    SQLAlchemy's Row objects cost about half the report's time at 100k patients; the
+    statement is compiled once (values inlined) and run on the raw cursor. On SQLite
+    dates then arrive as ISO text and booleans as 0/1, which the dataset converts.
+    """
+    connection = session.connection()
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        columns = [description[0] for description in cursor.description]
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    finally:
+        cursor.close()
 
 
 def _for_site(statement: Any, site: str | None, patient_column: Any) -> Any:
