@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -37,16 +38,18 @@ class SheetRows:
     notes: list[str] = field(default_factory=list)
 
 
-class WorkbookSource(AbstractContextManager["WorkbookSource"]):
+class WorkbookSource(AbstractContextManager["WorkbookSource"], ABC):
     """Base: the sheets a file or folder holds, each opened on demand."""
 
     label: str
 
+    @abstractmethod
     def sheet_names(self) -> list[str]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The sheet names the source holds."""
 
+    @abstractmethod
     def open_sheet(self, name: str) -> SheetRows:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The header and a row iterator of sheet ``name``."""
 
     def close(self) -> None:
         """Release open files."""
