@@ -247,7 +247,9 @@ def mixed_model(data: pd.DataFrame, outcome: str, points: list[str], nested: boo
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = model.fit(reml=True)
+        # statsmodels' default (BFGS, gtol 1e-5) stops about 1e-5 short of the REML
+        # optimum; a careful researcher tightens it (tests/analysis/test_mixed.py).
+        fit = model.fit(reml=True, method=["bfgs"], gtol=1e-8, maxiter=2000)
     ci = fit.conf_int()
     fixed = {}
     for name in fit.fe_params.index:

@@ -178,6 +178,12 @@ def test_complications_match_the_raw_procedure_rows(
         for site in text_value.split(";"):
             by_site[site] += 1
     assert entry["by_site"] == dict(by_site)
+    per_level = _rows(
+        registry,
+        "SELECT v.level, COUNT(*) AS n FROM treated_level t JOIN vertebra v ON v.id = "
+        "t.vertebra_id WHERE t.leakage <> '' GROUP BY v.level",
+    )
+    assert entry["by_level"] == dict(zip(per_level["level"], per_level["n"], strict=True))
     assert report["complications"]["adjacent_fracture"]["patients"] == 0
     assert report["complications"]["adjacent_fracture"]["of"] == 41
 

@@ -37,7 +37,7 @@ from kyphos.analysis.report import (
     tables,
 )
 from kyphos.analysis.report.figures import FigureSet
-from kyphos.analysis.results import StudyReport, compute_report
+from kyphos.analysis.results import BaselineRemark, StudyReport, compute_report
 from kyphos.clinical.protocol import DEFAULT_PROTOCOL
 from kyphos.registry.frames import ODI_COLUMNS
 from kyphos.registry.repository import Registry
@@ -337,6 +337,11 @@ def test_baseline_remarks_are_numbered_and_translated(report: StudyReport) -> No
     numbered = [remark for remark in table.remarks if re.match(r"\d+\. ", remark)]
     assert len(numbered) == len(report.baseline_remarks) > 0
     assert any("体质量指数" in remark for remark in numbered)  # BMI missing for patient 3
+    # Four patients, patient 3 without height/weight: BMI recorded for 3 of 4.
+    assert BaselineRemark("bmi", "recorded", 3, 4) in report.baseline_remarks
+    assert any("体质量指数：4例中3例有记录。" in remark for remark in numbered)
+    english = tables.baseline_table(report, "en").remarks
+    assert any("BMI: recorded for 3 of 4 patients." in remark for remark in english)
 
 
 def test_methods_paragraph_names_tests_missing_data_odi_rule_and_icc_form(
@@ -528,7 +533,7 @@ def test_without_a_cjk_font_figures_fall_back_to_english_with_a_note(
     report: StudyReport, dataset: StudyDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
-    figure = figures.spine_figure(report, dataset, "zh")
+    figure = figures.spine_figure(report, "zh")
     assert isinstance(figure, figures.Figure)
     assert figures._labels_lang("zh") == ("en", i18n.message("f_no_font", "zh"))
     assert "fonts-noto-cjk" in i18n.message("f_no_font", "zh")

@@ -66,6 +66,7 @@ def test_the_public_api_is_pinned() -> None:
         "Proportion",
         "WelchDifference",
         "WilcoxonMethod",
+        "as_floats",
         "complete_pairs",
         "describe",
         "holm",
@@ -91,6 +92,23 @@ def test_describe_gives_sample_sd_and_type_7_quartiles_like_python_statistics() 
     assert (result.q1, result.q3) == pytest.approx((q1, q3), rel=1e-12)
     assert (result.min, result.max) == (1.0, 22.0)
     assert result.reasons == {}
+
+
+def test_the_confidence_interval_of_a_mean_is_scipys_t_interval() -> None:
+    values = [8.1, 7.4, 9.0, 8.8, 6.9, 7.7]
+    expected = scipy_stats.t.interval(
+        0.95, len(values) - 1, loc=statistics.mean(values), scale=scipy_stats.sem(values)
+    )
+    assert describe(values).mean_ci95 == pytest.approx(expected, abs=1e-12)
+    assert describe([4.0]).mean_ci95 is None
+    assert describe([]).mean_ci95 is None
+
+
+def test_a_numeric_array_and_a_list_with_none_describe_the_same() -> None:
+    as_list = describe([1.0, None, 3.5, 2.0])
+    as_array = describe(np.array([1.0, np.nan, 3.5, 2.0]))
+    assert as_list == as_array
+    assert describe(np.array([1, 2, 3])).mean == 2.0
 
 
 def test_describe_quartiles_of_one_to_four_are_r_type_7() -> None:

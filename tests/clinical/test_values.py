@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from kyphos.clinical import ClinicalValueError, numbers, patient, procedure, response, values
@@ -129,3 +130,14 @@ def test_responders_follow_ostelo_thresholds() -> None:
     assert not response.is_responder(3.0, 2.2, response.VAS_RULE)
     with pytest.raises(ClinicalValueError):
         response.ResponderRule(absolute=0)
+
+
+def test_the_responder_mask_applies_the_same_thresholds_to_arrays() -> None:
+    # The CLINICAL.md §3 cases above, plus 0 at baseline (no relative improvement) and a
+    # worsening, as arrays: the same verdicts element by element.
+    baseline = np.array([8.0, 3.0, 3.0, 0.0, 2.0])
+    follow_up = np.array([5.0, 2.0, 2.2, 0.0, 4.0])
+    mask = response.responder_mask(baseline, follow_up, response.VAS_RULE)
+    assert mask.tolist() == [True, True, False, False, False]
+    odi = response.responder_mask(np.array([60.0, 60.0]), np.array([52.0, 50.0]), response.ODI_RULE)
+    assert odi.tolist() == [False, True]

@@ -114,14 +114,17 @@ class StudyDataset:
         readings = self.readings()
         treated = self.vertebrae.loc[self.vertebrae["treated"], "vertebra"]
         readings = readings[readings["vertebra"].isin(treated)]
-        keys = ["vertebra", "patient", "slot"]
+        keys = ["vertebra", "slot"]
         primary = (
             readings[readings["role"] == "primary"]
-            .groupby(keys, as_index=False)[list(VERTEBRA_OUTCOMES)]
+            .groupby(keys, as_index=False, sort=False)[list(VERTEBRA_OUTCOMES)]
             .mean()
         )
         adjudicated = readings[readings["role"] == "adjudicator"][keys + list(VERTEBRA_OUTCOMES)]
         chosen = pd.concat([adjudicated, primary]).drop_duplicates(keys, keep="first")
+        chosen = chosen.sort_values(keys, kind="stable")
+        patient_of = self.vertebrae.set_index("vertebra")["patient"]
+        chosen.insert(1, "patient", chosen["vertebra"].map(patient_of))
         return chosen.rename(columns={"slot": "timepoint"}).reset_index(drop=True)
 
 
@@ -142,7 +145,8 @@ def build_dataset(
     odi_max_missing: int = odi.DEFAULT_MAX_MISSING,
 ) -> StudyDataset:
     """Derive the analysis frames from the registry's raw frames (see :mod:`registry.frames`)."""
-    index = procedures.groupby("patient")["procedure_date"].min().rename("index_date")
+    procedure_dates = pd.to_datetime(procedures["procedure_date"])
+    index = procedure_dates.groupby(procedures["patient"]).min().rename("index_date")
 
     visits = visits.merge(index, left_on="patient", right_index=True, how="left")
     visits["day"] = _days(visits["visit_date"], visits["index_date"])

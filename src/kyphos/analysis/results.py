@@ -25,6 +25,7 @@ from kyphos.analysis.mixed import MixedModelResult, fit_random_intercept
 from kyphos.analysis.reliability import BlandAltman, IccEstimate, bland_altman, icc, interpret
 from kyphos.analysis.stats import (
     Description,
+    FloatArray,
     PairedComparison,
     Proportion,
     describe,
@@ -81,6 +82,7 @@ class Cohort:
 class Complications:
     leakage: Proportion
     leakage_by_site: dict[str, int]
+    leakage_by_level: dict[str, int]
     leakage_symptomatic: Proportion
     leakage_patients: Proportion
     adjacent_fracture: Proportion
@@ -114,6 +116,25 @@ class BaselineRow:
 
 
 @dataclass(frozen=True)
+class BaselineRemark:
+    """A caveat under Table 1: a variable recorded for fewer than all patients
+    (``recorded``: ``n`` of ``total``), a skewed distribution (``skewed``), or few
+    values (``small_n``: ``n``). ``str()`` gives the English sentence."""
+
+    variable: str
+    kind: str  # "recorded" | "skewed" | "small_n"
+    n: int
+    total: int
+
+    def __str__(self) -> str:
+        if self.kind == "recorded":
+            return f"{self.variable}: recorded for {self.n} of {self.total} patients"
+        if self.kind == "skewed":
+            return f"{self.variable}: skewed distribution; median [IQR] given as well"
+        return f"{self.variable}: small n ({self.n})"
+
+
+@dataclass(frozen=True)
 class Derived:
     """Endpoints derived per treated vertebra (pre = preop, post = postop)."""
 
@@ -131,7 +152,7 @@ class StudyReport:
     site: str | None
     cohort: Cohort
     baseline: list[BaselineRow]
-    baseline_remarks: list[str]
+    baseline_remarks: list[BaselineRemark]
     outcomes: dict[str, OutcomeResult]
     derived: Derived
     complications: Complications
@@ -149,10 +170,11 @@ def _wide(values: pd.DataFrame, unit: str, outcome: str) -> pd.DataFrame:
     return values.pivot_table(index=key, columns="timepoint", values=outcome, aggfunc="first")
 
 
-def _column(wide: pd.DataFrame, timepoint: str) -> list[float | None]:
+def _column(wide: pd.DataFrame, timepoint: str) -> FloatArray:
+    """The values at ``timepoint``, one per row of ``wide`` (NaN where missing)."""
     if timepoint not in wide.columns:
-        return [None] * len(wide)
-    return [None if pd.isna(v) else float(v) for v in wide[timepoint]]
+        return np.full(len(wide), np.nan)
+    return np.asarray(wide[timepoint].to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _outcome(dataset: StudyDataset, name: str, unit: str, values: pd.DataFrame) -> OutcomeResult:
@@ -198,21 +220,16 @@ def _cohort(dataset: StudyDataset) -> Cohort:
         sex={sex: int((dataset.patients["sex"] == sex).sum()) for sex in ("M", "F")},
         age=describe(_floats(dataset.patients["age"])),
         levels={level: counted[level] for level in levels.LEVELS if counted[level]},
-        follow_up_months=describe(
-            [
-                None if v is None else v / DAYS_PER_MONTH
-                for v in _floats(dataset.patients["follow_up_days"])
-            ]
-        ),
+        follow_up_months=describe(_floats(dataset.patients["follow_up_days"]) / DAYS_PER_MONTH),
     )
 
 
-def _floats(series: pd.Series) -> list[float | None]:
-    return [None if pd.isna(v) else float(v) for v in series]
+def _floats(series: pd.Series) -> FloatArray:
+    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
-def _skewed(values: list[float | None]) -> bool:
-    data = np.array([v for v in values if v is not None], dtype=float)
+def _skewed(values: FloatArray) -> bool:
+    data = values[np.isfinite(values)]
     if len(data) < 3 or data.std(ddof=1) == 0:
         return False
     centred = data - data.mean()
@@ -220,12 +237,12 @@ def _skewed(values: list[float | None]) -> bool:
     return abs(skew) > 1.0
 
 
-def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[str]]:
+def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[BaselineRemark]]:
     patients = dataset.patients
     vertebrae = dataset.vertebrae
     treated = vertebrae[vertebrae["treated"]]
     rows: list[BaselineRow] = []
-    remarks: list[str] = []
+    remarks: list[BaselineRemark] = []
     total = len(patients)
     for variable, series in (
         ("age", patients["age"]),
@@ -237,36 +254,30 @@ def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[str]]:
         description = describe(values)
         skewed = _skewed(values)
         rows.append(BaselineRow(variable, None, "continuous", description, skewed=skewed))
-        if description.n < total:
-            remarks.append(f"{variable}: recorded for {description.n} of {total} patients")
+        n = description.n
+        if n < total:
+            remarks.append(BaselineRemark(variable, "recorded", n, total))
         if skewed:
-            remarks.append(f"{variable}: skewed distribution; median [IQR] given as well")
-        if 0 < description.n < 10:
-            remarks.append(f"{variable}: small n ({description.n})")
+            remarks.append(BaselineRemark(variable, "skewed", n, total))
+        if 0 < n < 10:
+            remarks.append(BaselineRemark(variable, "small_n", n, total))
     for sex in ("M", "F"):
         rows.append(
             BaselineRow(
                 "sex", sex, "categorical", count=int((patients["sex"] == sex).sum()), of=total
             )
         )
-    comorbidity_lists = (
-        patients["comorbidities"].dropna().map(lambda text: [x for x in text.split(";") if x])
-    )
-    counted = Counter(item for items in comorbidity_lists for item in items)
-    recorded = len(comorbidity_lists)
-    rows.append(
-        BaselineRow(
-            "comorbidities",
-            "none",
-            "categorical",
-            count=int(sum(1 for items in comorbidity_lists if not items)),
-            of=recorded,
-        )
-    )
+    recorded_lists = patients["comorbidities"].dropna().astype(str)
+    named = recorded_lists.str.split(";").explode()
+    named = named[named != ""]
+    counted = Counter(named.rename("item").reset_index().drop_duplicates()["item"].tolist())
+    recorded = len(recorded_lists)
+    without = recorded - named.index.nunique()
+    rows.append(BaselineRow("comorbidities", "none", "categorical", count=without, of=recorded))
     for name, count in sorted(counted.items(), key=lambda item: (-item[1], item[0])):
         rows.append(BaselineRow("comorbidities", name, "categorical", count=count, of=recorded))
     if recorded < total:
-        remarks.append(f"comorbidities: recorded for {recorded} of {total} patients")
+        remarks.append(BaselineRemark("comorbidities", "recorded", recorded, total))
     mechanisms = Counter(patients["injury_mechanism"].dropna())
     for name, count in sorted(mechanisms.items(), key=lambda item: (-item[1], item[0])):
         rows.append(BaselineRow("injury_mechanism", name, "categorical", count=count, of=total))
@@ -291,83 +302,114 @@ def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[str]]:
     return rows, remarks
 
 
-def _derived(dataset: StudyDataset) -> Derived:
-    values = dataset.vertebra_outcomes()
+def _derived(values: pd.DataFrame) -> Derived:
+    """``values``: :meth:`StudyDataset.vertebra_outcomes`."""
     height = _wide(values, "vertebra", "anterior_height_mm") if len(values) else pd.DataFrame()
     angle = _wide(values, "vertebra", "kyphotic_angle_deg") if len(values) else pd.DataFrame()
 
-    def column(frame: pd.DataFrame, point: str) -> np.ndarray:
-        return np.array(_column(frame, point), dtype=float) if len(frame) else np.array([])
+    def column(frame: pd.DataFrame, point: str) -> FloatArray:
+        return _column(frame, point) if len(frame) else np.array([])
 
     pre_h, post_h, final_h = (column(height, p) for p in ("preop", "postop", "final"))
     pre_a, post_a, final_a = (column(angle, p) for p in ("preop", "postop", "final"))
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = (post_h - pre_h) / pre_h * 100.0
 
-    def listed(array: np.ndarray) -> list[float | None]:
-        return [None if np.isnan(v) else float(v) for v in array]
-
     return Derived(
-        height_restoration_mm=describe(listed(post_h - pre_h)),
-        height_restoration_relative_to_pre_percent=describe(listed(relative)),
-        kyphosis_correction_deg=describe(listed(pre_a - post_a)),
-        loss_of_correction_deg=describe(listed(final_a - post_a)),
-        height_loss_at_final_mm=describe(listed(post_h - final_h)),
+        height_restoration_mm=describe(post_h - pre_h),
+        height_restoration_relative_to_pre_percent=describe(relative),
+        kyphosis_correction_deg=describe(pre_a - post_a),
+        loss_of_correction_deg=describe(final_a - post_a),
+        height_loss_at_final_mm=describe(post_h - final_h),
     )
+
+
+def new_fracture_times(dataset: StudyDataset) -> tuple[FloatArray, FloatArray]:
+    """Months to the first new fracture (event 1), else to the last visit (censored, 0),
+    per patient; patients with neither (no follow-up after the index day) are left out."""
+    events = dataset.events
+    new = events[events["type"].isin([t.value for t in NEW_FRACTURE_TYPES])]
+    first_new = new.groupby("patient")["day"].min()
+    patients = dataset.patients["patient"]
+    fracture_day = patients.map(first_new).to_numpy(dtype=np.float64, na_value=np.nan)
+    last_day = _floats(dataset.patients["follow_up_days"])
+    observed = np.isfinite(fracture_day)
+    censored = ~observed & np.isfinite(last_day) & (np.nan_to_num(last_day) > 0)
+    keep = observed | censored
+    times = np.where(observed, fracture_day, last_day)[keep] / DAYS_PER_MONTH
+    return times, observed[keep].astype(np.float64)
 
 
 def _complications(dataset: StudyDataset) -> Complications:
     treated = dataset.vertebrae[dataset.vertebrae["treated"]]
     leakage = treated["leakage"].fillna("")
     leaked = leakage != ""
-    by_site = {
-        site.value: int(leakage.map(lambda text, s=site.value: s in text.split(";")).sum())
-        for site in LeakageSite
-    }
+    named = leakage[leaked].astype(str).str.split(";").explode()
+    named = named[named != ""]
+    counted = named.rename("site").reset_index().drop_duplicates()["site"].value_counts()
+    by_site = {site.value: int(counted.get(site.value, 0)) for site in LeakageSite}
+    by_level = Counter(treated.loc[leaked, "level"].astype(str))
     symptomatic = treated.loc[leaked, "leakage_symptomatic"]
     patients_leaked = treated.loc[leaked, "patient"].nunique()
     events = dataset.events
     adjacent = events.loc[events["type"] == AdverseEventType.ADJACENT_FRACTURE.value, "patient"]
-    new = events[events["type"].isin([t.value for t in NEW_FRACTURE_TYPES])]
-    first_new = new.groupby("patient")["day"].min()
-    follow = dataset.patients.set_index("patient")["follow_up_days"]
-    times: list[float | None] = []
-    observed: list[float | None] = []
-    for patient, last_day in follow.items():
-        if patient in first_new.index and not pd.isna(first_new[patient]):
-            times.append(float(first_new[patient]) / DAYS_PER_MONTH)
-            observed.append(1.0)
-        elif not pd.isna(last_day) and last_day > 0:
-            times.append(float(last_day) / DAYS_PER_MONTH)
-            observed.append(0.0)
     return Complications(
         leakage=wilson(int(leaked.sum()), len(treated)),
         leakage_by_site={site: count for site, count in by_site.items() if count},
+        leakage_by_level={
+            level: by_level[level] for level in levels.LEVELS if by_level.get(level, 0)
+        },
         leakage_symptomatic=wilson(int((symptomatic == True).sum()), int(leaked.sum())),  # noqa: E712
         leakage_patients=wilson(int(patients_leaked), len(dataset.patients)),
         adjacent_fracture=wilson(int(adjacent.nunique()), len(dataset.patients)),
-        new_fracture_free=kaplan_meier(times, observed),
+        new_fracture_free=kaplan_meier(*new_fracture_times(dataset)),
     )
 
 
-def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
+def observer_pairs(dataset: StudyDataset, outcome: str) -> pd.DataFrame:
+    """The vertebrae and time points with exactly two primary readings of ``outcome``:
+    one row each, ``first``/``second`` readings and observers, the observers in
+    case-insensitive name order (DATA.md §2)."""
     readings = dataset.measurements
     treated = dataset.vertebrae.loc[dataset.vertebrae["treated"], "vertebra"]
     primary = readings[(readings["role"] == "primary") & readings["vertebra"].isin(treated)]
     primary = primary.dropna(subset=[outcome])
-    counts = primary.groupby(["vertebra", "timepoint"])[outcome].transform("size")
-    paired = primary[counts == 2].copy()
-    paired["folded"] = paired["observer"].str.casefold()
-    paired = paired.sort_values(["vertebra", "timepoint", "folded", "observer"])
-    paired["position"] = paired.groupby(["vertebra", "timepoint"]).cumcount()
-    first = paired[paired["position"] == 0].set_index(["vertebra", "timepoint"])
-    second = paired[paired["position"] == 1].set_index(["vertebra", "timepoint"])
-    first, second = first.align(second, join="inner", axis=0)
-    pairs = len(first)
-    observer_pairs = set(zip(first["observer"], second["observer"], strict=True))
-    same_two = len(observer_pairs) == 1
-    matrix = np.column_stack([first[outcome].to_numpy(float), second[outcome].to_numpy(float)])
-    result = icc(matrix if pairs else np.empty((0, 2)))
+    columns = ["vertebra", "timepoint", "observer", "first", "second"]
+    if primary.empty:
+        return pd.DataFrame(columns=[*columns, "second_observer"])
+    timepoint = pd.factorize(primary["timepoint"], sort=True)[0]
+    observer, names = pd.factorize(primary["observer"])
+    ranked = sorted(range(len(names)), key=lambda i: (str(names[i]).casefold(), str(names[i])))
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[ranked] = np.arange(len(names))
+    vertebra = primary["vertebra"].to_numpy(dtype=np.int64)
+    order = np.lexsort((rank[observer], timepoint, vertebra))
+    cell = pd.factorize(vertebra[order] * (int(timepoint.max()) + 1) + timepoint[order])[0]
+    size = np.bincount(cell)[cell]
+    kept = order[size == 2]
+    first, second = kept[0::2], kept[1::2]
+    values = primary[outcome].to_numpy(dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "vertebra": vertebra[first],
+            "timepoint": primary["timepoint"].to_numpy()[first],
+            "observer": names.take(observer[first]),
+            "first": values[first],
+            "second": values[second],
+            "second_observer": names.take(observer[second]),
+        }
+    )
+
+
+def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
+    paired = observer_pairs(dataset, outcome)
+    pairs = len(paired)
+    observers = paired[["observer", "second_observer"]].drop_duplicates()
+    named_pairs = {(str(a), str(b)) for a, b in observers.itertuples(index=False)}
+    same_two = len(named_pairs) == 1
+    first = paired["first"].to_numpy(dtype=np.float64)
+    second = paired["second"].to_numpy(dtype=np.float64)
+    result = icc(np.column_stack([first, second]) if pairs else np.empty((0, 2)))
     chosen = result.icc2_1 if same_two else result.icc1_1
     form = "ICC(2,1)" if same_two else "ICC(1,1)"
     reasons = {} if pairs else {"icc": "no vertebra and time point has two primary readings"}
@@ -378,8 +420,8 @@ def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
         icc=chosen,
         icc3=result.icc3_1,
         interpretation=interpret(chosen.value) if chosen.value is not None else None,
-        bland_altman=bland_altman(first[outcome].tolist(), second[outcome].tolist()),
-        observers=next(iter(observer_pairs)) if same_two else None,
+        bland_altman=bland_altman(first, second),
+        observers=next(iter(named_pairs)) if same_two else None,
         reasons=reasons,
     )
 
@@ -405,7 +447,7 @@ def compute_report(
         baseline=baseline,
         baseline_remarks=remarks,
         outcomes=outcomes,
-        derived=_derived(dataset),
+        derived=_derived(vertebra_values),
         complications=_complications(dataset),
         reliability={name: _reliability(dataset, name) for name in RADIOGRAPHIC},
         settings={

@@ -50,7 +50,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as _scipy_stats
 
-from kyphos.clinical.response import DEFAULT_RELATIVE_THRESHOLD, ResponderRule, is_responder
+from kyphos.clinical.response import (
+    DEFAULT_RELATIVE_THRESHOLD,
+    ResponderRule,
+    responder_mask,
+)
 
 __all__ = [
     "WILSON_Z",
@@ -60,6 +64,7 @@ __all__ = [
     "Proportion",
     "WelchDifference",
     "WilcoxonMethod",
+    "as_floats",
     "complete_pairs",
     "describe",
     "holm",
@@ -95,8 +100,10 @@ REASON_ALL_ZERO = "all differences are zero"
 # --------------------------------------------------------------------------- inputs
 
 
-def _as_floats(values: Values, name: str) -> FloatArray:
-    """A 1-D float array; ``None`` becomes NaN."""
+def as_floats(values: Values | npt.NDArray[np.generic], name: str) -> FloatArray:
+    """A 1-D float array (a copy); ``None`` becomes NaN. A numeric array is taken as is."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(np.float64).reshape(-1)
     try:
         array = np.array(
             [np.nan if value is None else float(value) for value in values], dtype=np.float64
@@ -121,8 +128,8 @@ def complete_pairs(a: Values, b: Values) -> CompletePairs:
     ``a`` and ``b`` must have the same length (element i of each belongs to the same
     patient or vertebra); a mismatch is a programming error and raises ``ValueError``.
     """
-    first = _as_floats(a, "a")
-    second = _as_floats(b, "b")
+    first = as_floats(a, "a")
+    second = as_floats(b, "b")
     if first.shape != second.shape:
         raise ValueError(
             f"a has {first.size} values and b has {second.size}: pair the values "
@@ -164,10 +171,19 @@ class Description:
     max: float | None
     reasons: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def mean_ci95(self) -> Interval | None:
+        """The t-based 95 % CI of the mean, mean ± t_{0.975, n−1}·sd/√n (None when n < 2)."""
+        if self.mean is None or self.sd is None or self.n < 2:
+            return None
+        half = float(_scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1)) * self.sd
+        half /= math.sqrt(self.n)
+        return (self.mean - half, self.mean + half)
+
 
 def describe(values: Values) -> Description:
     """n, mean, SD, median, quartiles, minimum and maximum of the finite values."""
-    array = _as_floats(values, "values")
+    array = as_floats(values, "values")
     x = array[np.isfinite(array)]
     n = int(x.size)
     if n == 0:
@@ -399,10 +415,7 @@ def responders(
     """
     rule = ResponderRule(absolute=absolute, relative=relative)
     pairs = complete_pairs(baseline, follow_up)
-    count = sum(
-        is_responder(float(before), float(after), rule)
-        for before, after in zip(pairs.a, pairs.b, strict=True)
-    )
+    count = int(np.count_nonzero(responder_mask(pairs.a, pairs.b, rule)))
     return wilson(count, int(pairs.a.size))
 
 

@@ -33,8 +33,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 from scipy import stats as _scipy_stats
+
+from kyphos.analysis.stats import as_floats
 
 __all__ = ["Z_95", "KaplanMeier", "kaplan_meier"]
 
@@ -63,15 +64,6 @@ class KaplanMeier:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def _as_floats(values: Iterable[float | None], name: str) -> npt.NDArray[np.float64]:
-    try:
-        return np.array(
-            [np.nan if value is None else float(value) for value in values], dtype=np.float64
-        )
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: every value must be a number or None ({error})") from None
-
-
 def _log_log_interval(survival: float, greenwood: float, z: float) -> tuple[float, float]:
     if survival >= 1.0:
         return 1.0, 1.0
@@ -87,8 +79,8 @@ def kaplan_meier(
     times: Iterable[float | None], events: Iterable[float | bool | None]
 ) -> KaplanMeier:
     """Kaplan–Meier survival with Greenwood log-log 95 % CIs (event 1, censored 0)."""
-    time = _as_floats(times, "times")
-    event = _as_floats(events, "events")
+    time = as_floats(times, "times")
+    event = as_floats(events, "events")
     if time.shape != event.shape:
         raise ValueError(
             f"times has {time.size} values and events has {event.size}: give one time and "

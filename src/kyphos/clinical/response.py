@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from kyphos.clinical.errors import ClinicalValueError
 
 DEFAULT_VAS_THRESHOLD_CM = 1.5
@@ -45,3 +48,12 @@ def is_responder(baseline: float, follow_up: float, rule: ResponderRule) -> bool
     if improvement >= rule.absolute:
         return True
     return baseline > 0 and improvement >= rule.relative * baseline
+
+
+def responder_mask(
+    baseline: npt.NDArray[np.float64], follow_up: npt.NDArray[np.float64], rule: ResponderRule
+) -> npt.NDArray[np.bool_]:
+    """:func:`is_responder` for arrays of complete pairs, element by element."""
+    improvement = baseline - follow_up
+    relative = (baseline > 0) & (improvement >= rule.relative * baseline)
+    return np.asarray((improvement >= rule.absolute) | relative, dtype=np.bool_)

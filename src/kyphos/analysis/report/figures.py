@@ -9,7 +9,7 @@
 * the Kaplan–Meier curve of new-fracture-free survival with its 95 % CI.
 
 Numbers come from the :class:`~kyphos.analysis.results.StudyReport`; the per-patient
-lines, the Bland–Altman points, leakage per level and the censoring marks need the
+lines, the Bland–Altman points and the censoring marks need the
 :class:`~kyphos.analysis.dataset.StudyDataset` as well (without it they are left out).
 
 Figures are readable in grayscale: black and greys, distinguished by markers, line
@@ -49,9 +49,14 @@ from kyphos.analysis.report.tables import (
     OUTCOME_DECIMALS,
     significance_marks,
 )
-from kyphos.analysis.results import RADIOGRAPHIC, OutcomeResult, StudyReport
+from kyphos.analysis.results import (
+    RADIOGRAPHIC,
+    OutcomeResult,
+    StudyReport,
+    new_fracture_times,
+    observer_pairs,
+)
 from kyphos.clinical import levels
-from kyphos.clinical.fracture import NEW_FRACTURE_TYPES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -77,7 +82,6 @@ DPI = 200
 MAX_LINES = 2000
 """At most this many individual lines per outcome plot (an evenly spaced sample above)."""
 
-DAYS_PER_MONTH = 30.4375
 AT_RISK_STEP_MONTHS = 6
 POINT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -228,15 +232,6 @@ def _protocol(dataset: StudyDataset | None) -> Protocol | None:
 # --- per outcome: mean with 95 % CI over individual lines ---------------------------------
 
 
-def _mean_ci(n: int, mean: float | None, sd: float | None) -> float | None:
-    """Half-width of the t-based 95 % CI of a mean (None when n < 2)."""
-    from scipy import stats
-
-    if mean is None or sd is None or n < 2:
-        return None
-    return float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-
-
 def _individual_lines(
     dataset: StudyDataset, outcome: str, unit: str, points: Sequence[str]
 ) -> pd.DataFrame:
@@ -300,8 +295,8 @@ def outcome_figure(
                 continue
             xs_mean.append(float(index))
             means.append(d.mean)
-            half = _mean_ci(d.n, d.mean, d.sd)
-            halves.append(np.nan if half is None else half)
+            ci = d.mean_ci95
+            halves.append(np.nan if ci is None else ci[1] - d.mean)
         ax.plot(xs_mean, means, color=INK, lw=1.8, zorder=3)
         errors = np.array(halves, dtype=float)
         with_ci = np.isfinite(errors)
@@ -388,31 +383,6 @@ def _marker_legend(
 # --- Bland–Altman ---------------------------------------------------------------------------
 
 
-def observer_pairs(dataset: StudyDataset, outcome: str) -> pd.DataFrame:
-    """The readings of the observer agreement (DATA.md §2): primary readings of treated
-    vertebrae, every (vertebra, time point) with exactly two; ``first``/``second`` = the
-    observers in case-folded code-point order. Columns: timepoint, first, second."""
-    readings = dataset.measurements
-    columns = ["vertebra", "timepoint", "first", "second"]
-    if readings.empty or outcome not in readings.columns:
-        return pd.DataFrame(columns=columns)
-    treated = dataset.vertebrae.loc[dataset.vertebrae["treated"], "vertebra"]
-    primary = readings[(readings["role"] == "primary") & readings["vertebra"].isin(treated)]
-    primary = primary.dropna(subset=[outcome])
-    keys = ["vertebra", "timepoint"]
-    counts = primary.groupby(keys)[outcome].transform("size")
-    paired = primary[counts == 2].copy()
-    if paired.empty:
-        return pd.DataFrame(columns=columns)
-    paired["folded"] = paired["observer"].str.casefold()
-    paired = paired.sort_values([*keys, "folded", "observer"])
-    paired["position"] = paired.groupby(keys).cumcount()
-    first = paired[paired["position"] == 0].set_index(keys)[outcome].astype(float)
-    second = paired[paired["position"] == 1].set_index(keys)[outcome].astype(float)
-    joined = pd.concat([first.rename("first"), second.rename("second")], axis=1, join="inner")
-    return joined.reset_index()[columns]
-
-
 def bland_altman_figure(
     report: StudyReport, dataset: StudyDataset | None, outcome: str, lang: str
 ) -> Figure | str:
@@ -487,14 +457,7 @@ def bland_altman_figure(
 # --- spine schematic --------------------------------------------------------------------------
 
 
-def _leakage_per_level(dataset: StudyDataset) -> dict[str, int]:
-    treated = dataset.vertebrae[dataset.vertebrae["treated"]]
-    leaked = treated["leakage"].fillna("").astype(str) != ""
-    counted = treated.loc[leaked, "level"].value_counts()
-    return {str(level): int(count) for level, count in counted.items()}
-
-
-def spine_figure(report: StudyReport, dataset: StudyDataset | None, lang: str) -> Figure | str:
+def spine_figure(report: StudyReport, lang: str) -> Figure | str:
     """Treated vertebrae per level on a C7–L5 column, cement leakage hatched."""
     from matplotlib.patches import FancyBboxPatch, Patch
 
@@ -503,7 +466,7 @@ def spine_figure(report: StudyReport, dataset: StudyDataset | None, lang: str) -
     if not counts:
         return message("f_no_treated", report_lang)
     chosen, _ = _labels_lang(lang)
-    leakage = _leakage_per_level(dataset) if dataset is not None else {}
+    leakage = report.complications.leakage_by_level
     names = list(levels.LEVELS)
     largest = max(counts.values())
     with _style(chosen):
@@ -570,28 +533,10 @@ def spine_figure(report: StudyReport, dataset: StudyDataset | None, lang: str) -
                 )
             )
         ax.legend(handles=handles, loc="lower right")
-        key = "f_spine" if dataset is not None else "f_spine_no_leakage"
-        return _export(figure, "spine_levels", message(key, report_lang))
+        return _export(figure, "spine_levels", message("f_spine", report_lang))
 
 
 # --- Kaplan–Meier -----------------------------------------------------------------------------
-
-
-def _follow_up_times(dataset: StudyDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(months, event) per patient as the report's Kaplan–Meier uses them."""
-    events = dataset.events
-    new = events[events["type"].isin([t.value for t in NEW_FRACTURE_TYPES])]
-    first_new = new.groupby("patient")["day"].min()
-    times: list[float] = []
-    observed: list[float] = []
-    for patient, last_day in dataset.patients.set_index("patient")["follow_up_days"].items():
-        if patient in first_new.index and not pd.isna(first_new[patient]):
-            times.append(float(first_new[patient]) / DAYS_PER_MONTH)
-            observed.append(1.0)
-        elif not pd.isna(last_day) and last_day > 0:
-            times.append(float(last_day) / DAYS_PER_MONTH)
-            observed.append(0.0)
-    return np.array(times, dtype=float), np.array(observed, dtype=float)
 
 
 def survival_figure(report: StudyReport, dataset: StudyDataset | None, lang: str) -> Figure | str:
@@ -606,7 +551,7 @@ def survival_figure(report: StudyReport, dataset: StudyDataset | None, lang: str
     survival = [*km.survival, km.survival[-1]]
     low = [*km.ci95_lo, km.ci95_lo[-1]]
     high = [*km.ci95_hi, km.ci95_hi[-1]]
-    subjects = _follow_up_times(dataset) if dataset is not None else None
+    subjects = new_fracture_times(dataset) if dataset is not None else None
     with _style(chosen):
         figure = _new_figure(5.6, 4.2)
         if subjects is not None and subjects[0].size:
@@ -704,7 +649,7 @@ def render_figures(report: StudyReport, dataset: StudyDataset | None, lang: str)
         name = message("f_ba_name", report_lang, outcome=i18n.outcome_label(outcome, report_lang))
         _collect(result, name, report_lang, figures, notes)
     _collect(
-        spine_figure(report, dataset, report_lang),
+        spine_figure(report, report_lang),
         message("f_spine_name", report_lang),
         report_lang,
         figures,

@@ -14,12 +14,12 @@ English output "mean ± SD", "P < 0.001". A value that could not be computed pri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
 
 from kyphos.analysis.reliability import INTERPRETATION_LABELS
+from kyphos.analysis.results import BaselineRemark
 from kyphos.clinical import fracture, patient
 from kyphos.clinical.errors import ClinicalValueError
 from kyphos.clinical.numbers import format_fixed
@@ -399,10 +399,6 @@ _FIGURES: _M = {
         "en": "Treated levels (C7–L5): treated vertebrae per level, cement leakage hatched",
         "zh": "伤椎节段分布（C7～L5）：各节段伤椎数，斜线示骨水泥渗漏",
     },
-    "f_spine_no_leakage": {
-        "en": "Treated levels (C7–L5): treated vertebrae per level",
-        "zh": "伤椎节段分布（C7～L5）：各节段伤椎数",
-    },
     "f_treated": {"en": "Treated vertebrae", "zh": "伤椎"},
     "f_leakage": {"en": "With cement leakage", "zh": "骨水泥渗漏"},
     "f_count": {"en": "Vertebrae", "zh": "椎体数"},
@@ -637,37 +633,22 @@ def reason(text: str, lang: str) -> str:
     return _REASONS_ZH.get(text, text)
 
 
-_REMARK_RECORDED = re.compile(r"^(?P<variable>\w+): recorded for (?P<n>\d+) of (?P<total>\d+) ")
-_REMARK_SKEWED = re.compile(r"^(?P<variable>\w+): skewed distribution")
-_REMARK_SMALL = re.compile(r"^(?P<variable>\w+): small n \((?P<n>\d+)\)")
-
-
-def translate_remark(remark: str, lang: str) -> str:
-    """A Table 1 remark of :func:`kyphos.analysis.results.compute_report` in ``lang``.
-
-    The results carry remarks as English sentences naming variables by id; the known
-    forms are reworded with the variable's label, others are shown as they are.
-    """
+def translate_remark(remark: BaselineRemark, lang: str) -> str:
+    """A Table 1 remark of :func:`kyphos.analysis.results.compute_report` in ``lang``,
+    with the variable's label."""
     chosen = check_lang(lang)
-    match = _REMARK_RECORDED.match(remark)
-    if match:
-        name = variable_label(match["variable"], chosen, short=True)
+    name = variable_label(remark.variable, chosen, short=True)
+    if remark.kind == "recorded":
         if chosen == "zh":
-            return f"{name}：{match['total']}例中{match['n']}例有记录。"
-        return f"{name}: recorded for {match['n']} of {match['total']} patients."
-    match = _REMARK_SKEWED.match(remark)
-    if match:
-        name = variable_label(match["variable"], chosen, short=True)
+            return f"{name}：{remark.total}例中{remark.n}例有记录。"
+        return f"{name}: recorded for {remark.n} of {remark.total} patients."
+    if remark.kind == "skewed":
         if chosen == "zh":
             return f"{name}：偏态分布，另列中位数[四分位数间距]。"
         return f"{name}: skewed distribution; median [IQR] given as well."
-    match = _REMARK_SMALL.match(remark)
-    if match:
-        name = variable_label(match["variable"], chosen, short=True)
-        if chosen == "zh":
-            return f"{name}：样本量小（n = {match['n']}），结果需谨慎解读。"
-        return f"{name}: small n ({match['n']}); interpret with care."
-    return remark
+    if chosen == "zh":
+        return f"{name}：样本量小（n = {remark.n}），结果需谨慎解读。"
+    return f"{name}: small n ({remark.n}); interpret with care."
 
 
 # --- numbers ----------------------------------------------------------------------------------

@@ -152,6 +152,7 @@ def report_dict(report: StudyReport) -> dict[str, Any]:
         "cement_leakage": {
             **_proportion(notes, "complications.cement_leakage", c.leakage, "vertebrae"),
             "by_site": dict(c.leakage_by_site),
+            "by_level": dict(c.leakage_by_level),
             "symptomatic": _proportion(
                 notes,
                 "complications.cement_leakage.symptomatic",
@@ -215,7 +216,7 @@ def report_dict(report: StudyReport) -> dict[str, Any]:
                 "loa",
             ),
         }
-    out["baseline_remarks"] = list(report.baseline_remarks)
+    out["baseline_remarks"] = [str(remark) for remark in report.baseline_remarks]
     out["settings"] = dict(report.settings)
     out["notes"] = notes.items
     return out
