@@ -63,10 +63,11 @@ def tour(lang: LangOption = "") -> None:
 
 
 def _register_areas() -> None:
-    from kyphos import cli_registry, cli_report
+    from kyphos import cli_evidence, cli_registry, cli_report
 
     cli_registry.register(app)
     cli_report.register(app)
+    cli_evidence.register(app)
 
 
 _register_areas()

@@ -43,10 +43,14 @@ def report(
     target = Path(out) if out and out != "-" else Path(f"kyphos-report.{chosen}")
     if chosen == "csv" and not out:
         target = Path("kyphos-report")
+    from kyphos.analysis.cohorts import installed_cohorts
     from kyphos.registry.repository import Registry
 
     dataset = load_dataset(site=site)
-    result = compute_report(dataset, site=site, demo=Registry.open().is_demo())
+    registry = Registry.open()
+    result = compute_report(
+        dataset, site=site, demo=registry.is_demo(), references=installed_cohorts(registry)
+    )
     content: str | bytes
     if chosen == "json":
         from kyphos.analysis.report.render_json import report_dict

@@ -237,3 +237,54 @@ def test_every_null_in_the_report_is_listed_with_a_reason(report: dict[str, Any]
     noted = {note["path"] for note in report["notes"]}
     assert set(nulls) <= noted
     assert all(note["reason"] for note in report["notes"])
+
+
+def test_the_evidence_section_sets_the_cohort_beside_the_published_one(
+    registry: Registry,
+) -> None:
+    """Differences against the reference study's printed summaries (tests/data/
+    seed_study.json), with the Welch interval written out here."""
+    from pathlib import Path
+
+    from kyphos.analysis.cohorts import installed_cohorts
+
+    load_demo(registry, patients=41)
+    result = compute_report(load_dataset(), references=installed_cohorts(registry))
+    document = json.loads(json.dumps(report_dict(result)))
+    seed = json.loads((Path(__file__).parents[1] / "data" / "seed_study.json").read_text())
+    (cohort,) = document["evidence"]["cohorts"]
+    assert cohort["doi"] == seed["citation"]["doi"]
+    assert cohort["baseline"]["reference"]["patients"] == seed["cohort"]["patients"]
+    assert cohort["baseline"]["own"]["patients"] == 41
+    patient_values = _patient_values(registry)
+    # The paper printed the ODI as a raw sum of 9 answered sections (sex life not asked):
+    # percent = raw / 45 × 100, the SD alike.
+    scale = {"vas": 1.0, "odi": 100 / 45}
+    printed_name = {"vas": "vas", "odi": "odi_raw"}
+    for name in ("vas", "odi"):
+        for point in POINTS:
+            own = patient_values[name][point].dropna().to_numpy(float)
+            printed = seed["outcomes"][printed_name[name]][point]
+            ref_mean = float(printed["mean"]) * scale[name]
+            ref_sd = float(printed["sd"]) * scale[name]
+            ref_n = printed["n"]
+            entry = cohort["outcomes"][name]["timepoints"][point]
+            assert entry["own"]["mean"] == pytest.approx(own.mean(), abs=TIGHT)
+            assert entry["reference"]["mean"] == pytest.approx(ref_mean, abs=TIGHT)
+            v1, v2 = own.var(ddof=1) / len(own), ref_sd**2 / ref_n
+            df = (v1 + v2) ** 2 / (v1**2 / (len(own) - 1) + v2**2 / (ref_n - 1))
+            half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
+            difference = own.mean() - ref_mean
+            assert entry["difference"] == pytest.approx(difference, abs=TIGHT)
+            assert entry["ci95"] == pytest.approx([difference - half, difference + half], abs=1e-9)
+            assert entry["df"] == pytest.approx(df, rel=1e-9)
+        pairs = patient_values[name][["preop", "final"]].dropna()
+        d = (pairs["final"] - pairs["preop"]).to_numpy(float)
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+        change = cohort["outcomes"][name]["change_from_baseline"]["own"]["final"]
+        assert change["estimate"] == pytest.approx(d.mean(), abs=TIGHT)
+        assert change["ci95"] == pytest.approx([d.mean() - half, d.mean() + half], abs=TIGHT)
+    # Every null of the section is in the notes with its reason.
+    evidence_notes = [note for note in document["notes"] if note["path"].startswith("evidence.")]
+    assert evidence_notes
+    assert all(note["reason"] for note in evidence_notes)

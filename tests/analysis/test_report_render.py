@@ -37,6 +37,7 @@ from kyphos.analysis.report import (
     tables,
 )
 from kyphos.analysis.report.figures import FigureSet
+from kyphos.analysis.report.render_json import report_dict
 from kyphos.analysis.results import BaselineRemark, StudyReport, compute_report
 from kyphos.clinical.protocol import DEFAULT_PROTOCOL
 from kyphos.registry.frames import ODI_COLUMNS
@@ -621,3 +622,35 @@ def test_the_demo_cohort_renders_in_both_languages(registry: Registry, tmp_path:
         assert not LEAKED.search(text)
     written = render_csv.write(result, data, "en", tmp_path / "csv")
     assert all(path.read_bytes().startswith(UTF8_BOM) for path in written)
+
+
+def test_the_evidence_section_is_in_every_format_and_both_languages(tmp_path: Path) -> None:
+    from kyphos.analysis.cohorts import builtin_cohorts
+
+    data = small_dataset()
+    result = compute_report(data, references=builtin_cohorts())
+    assert [comparison.citation for comparison in result.evidence] == ["Zhang et al. 2011"]
+    titles = {
+        "en": "This cohort beside a published cohort: Zhang et al. 2011",
+        "zh": "本组与已发表病例组比较：Zhang et al. 2011",
+    }
+    for lang, title in titles.items():
+        drawn_set = figures.render_figures(result, data, lang)
+        assert "evidence_zhang-2011" in {figure.key for figure in drawn_set.figures}
+        text = render_md.render(result, data, lang, figures=drawn_set)
+        page = _visible(render_html.render(result, data, lang, figures=drawn_set))
+        document = Document(io.BytesIO(render_docx.render(result, data, lang, figures=drawn_set)))
+        written = render_csv.write(result, data, lang, tmp_path / lang)
+        docx_text = "\n".join(paragraph.text for paragraph in document.paragraphs)
+        for output in (text, page, docx_text):
+            assert title in output
+            assert "10.3969/j.issn.1003-0034.2011.07.010" in output
+        assert any("evidence" in path.name for path in written)
+        # The reference's impossible printed t explains its missing change CIs, in Chinese
+        # in the Chinese report.
+        if lang == "zh":
+            assert "文献报告的配对t值与其报告的均数和标准差不相容" in text
+        for output in (text, page):
+            assert not LEAKED.search(output)
+    json_document = report_dict(result)
+    assert json_document["evidence"]["cohorts"][0]["key"] == "zhang-2011"

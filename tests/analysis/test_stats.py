@@ -287,6 +287,13 @@ measurement = st.one_of(
 paired_values = st.lists(st.tuples(measurement, measurement), max_size=25)
 
 
+def test_differences_too_small_to_square_count_as_not_varying() -> None:
+    # Found by hypothesis: the SD of (0, 1.36e-213) underflows to 0 in binary floating
+    # point (its square is below the smallest subnormal), so t is undefined.
+    result = paired_comparison([0.0, 0.0], [0.0, 1.3554693664957698e-213])
+    assert result.t is None and result.reasons["t"] == "the differences do not vary"
+
+
 @given(paired_values)
 def test_paired_comparison_never_returns_nan_and_explains_every_none(
     pairs: list[tuple[float | None, float | None]],

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -20,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from kyphos import __version__
+from kyphos.analysis.cohorts import PublishedCohort
 from kyphos.analysis.dataset import DAYS_PER_MONTH, StudyDataset
+from kyphos.analysis.evidence import EvidenceComparison, compare, own_summary
 from kyphos.analysis.mixed import MixedModelResult, fit_random_intercept
 from kyphos.analysis.reliability import BlandAltman, IccEstimate, bland_altman, icc, interpret
 from kyphos.analysis.stats import (
@@ -159,6 +162,8 @@ class StudyReport:
     reliability: dict[str, Reliability]
     settings: dict[str, Any]
     kyphos_version: str = __version__
+    evidence: list[EvidenceComparison] = field(default_factory=list)
+    """Your cohort next to each published reference cohort (:mod:`.evidence`)."""
 
 
 # --- computing ------------------------------------------------------------------------------
@@ -427,9 +432,14 @@ def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
 
 
 def compute_report(
-    dataset: StudyDataset, *, site: str | None = None, demo: bool = False
+    dataset: StudyDataset,
+    *,
+    site: str | None = None,
+    demo: bool = False,
+    references: Sequence[PublishedCohort] = (),
 ) -> StudyReport:
-    """Every result of the study report, at full precision."""
+    """Every result of the study report, at full precision; ``references`` are the
+    published cohorts the Evidence section sets your cohort beside."""
     patient_values = dataset.patient_outcomes()
     vertebra_values = dataset.vertebra_outcomes()
     outcomes = {
@@ -439,7 +449,7 @@ def compute_report(
         for name, unit in OUTCOMES.items()
     }
     baseline, remarks = _baseline(dataset)
-    return StudyReport(
+    report = StudyReport(
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         protocol=dataset.timepoints,
         site=site,
@@ -459,3 +469,7 @@ def compute_report(
             "demo": demo,
         },
     )
+    if not references:
+        return report
+    own = own_summary(report)
+    return replace(report, evidence=[compare(own, reference) for reference in references])

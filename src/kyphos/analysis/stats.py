@@ -269,11 +269,12 @@ def paired_comparison(a: Values, b: Values) -> PairedComparison:
     t: float | None = None
     p: float | None = None
     cohen_dz: float | None = None
-    if np.all(d == d[0]):
+    # Differences of subnormal size vary but their squares underflow: an SD of 0.
+    sd = 0.0 if np.all(d == d[0]) else float(np.std(d, ddof=1))
+    if not sd > 0 or not math.isfinite(sd):
         for name in ("ci95", "t", "p", "cohen_dz"):
             reasons[name] = REASON_NO_VARIATION
     else:
-        sd = float(np.std(d, ddof=1))
         se = sd / math.sqrt(n)
         t = mean_diff / se
         p = float(2.0 * _scipy_stats.t.sf(abs(t), df))

@@ -424,6 +424,28 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
 
 
+class EvidenceCohort(Base):
+    """A published cohort a user added (``kyphos evidence add``): the validated file.
+
+    ``content`` is the file's JSON (printed statistics as printed text); ``key`` is the
+    file's own key, unique in the registry (adding the same key again replaces it).
+    """
+
+    __tablename__ = "evidence_cohort"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    citation: Mapped[str] = mapped_column(String(300), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    source_name: Mapped[str | None] = mapped_column(String(300))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __table_args__ = (CheckConstraint("key <> ''", name="key"),)
+    __mapper_args__ = {"version_id_col": version}
+
+
 ENTITY_MODELS: dict[str, type[Base]] = {
     "site": Site,
     "user": User,
@@ -436,6 +458,7 @@ ENTITY_MODELS: dict[str, type[Base]] = {
     "radiograph": Radiograph,
     "measurement": Measurement,
     "adverse_event": AdverseEvent,
+    "evidence_cohort": EvidenceCohort,
 }
 
 __all__ = [
@@ -444,6 +467,7 @@ __all__ = [
     "AdverseEvent",
     "AuditEvent",
     "Base",
+    "EvidenceCohort",
     "Measurement",
     "Patient",
     "PatientIdentity",

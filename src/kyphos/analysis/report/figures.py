@@ -662,6 +662,10 @@ def render_figures(report: StudyReport, dataset: StudyDataset | None, lang: str)
         figures,
         notes,
     )
+    from kyphos.analysis.report.evidence_section import evidence_figures
+
+    for name, result in evidence_figures(report, report_lang, _protocol(dataset)):
+        _collect(result, name, report_lang, figures, notes)
     return FigureSet(figures=tuple(figures), lang=chosen, notes=tuple(notes))
 
 

@@ -432,10 +432,59 @@ _FIGURES: _M = {
     "f_no_treated": {"en": "no treated vertebra", "zh": "无伤椎"},
 }
 
+_EVIDENCE: _M = {
+    "t_evidence": {
+        "en": "This cohort beside a published cohort: {citation}",
+        "zh": "本组与已发表病例组比较：{citation}",
+    },
+    "h_own_n": {"en": "This cohort, n", "zh": "本组n"},
+    "h_own_value": {"en": "This cohort", "zh": "本组"},
+    "h_reference_n": {"en": "Reference, n", "zh": "文献组n"},
+    "h_reference_value": {"en": "Reference", "zh": "文献组"},
+    "h_difference": {"en": "Difference (95% CI)", "zh": "差值（95%CI）"},
+    "g_evidence_baseline": {"en": "Baseline", "zh": "基线"},
+    "g_evidence_change": {
+        "en": "Change from {timepoint} (mean, 95% CI)",
+        "zh": "较{timepoint}的变化（均数，95%CI）",
+    },
+    "row_evidence_patients": {"en": "Patients", "zh": "患者例数"},
+    "row_evidence_sex": {"en": "Men / women", "zh": "男/女"},
+    "row_evidence_age": {"en": "Age (years), mean ± SD", "zh": "年龄（岁），x̄ ± s"},
+    "row_evidence_change": {"en": "{outcome}: {a} → {b}", "zh": "{outcome}：{a}→{b}"},
+    "evidence_remark": {
+        "en": "Values are mean ± SD. Difference = this cohort − reference, with the Welch "
+        "95% CI from the summary statistics. A change from baseline has a CI only where "
+        "the SD of the change is known.",
+        "zh": "数据以x̄ ± s表示。差值＝本组－文献组，95%CI按汇总统计量以Welch法计算；"
+        "较基线的变化仅在变化值标准差已知时给出95%CI。",
+    },
+    "evidence_source": {"en": "Reference: {reference}.", "zh": "文献：{reference}。"},
+    "evidence_not_compared": {
+        "en": "{outcome} not compared: {reason}.",
+        "zh": "{outcome}未比较：{reason}。",
+    },
+    "evidence_none": {
+        "en": "No published cohort is installed (kyphos evidence add FILE).",
+        "zh": "未安装已发表病例组（kyphos evidence add FILE）。",
+    },
+    "f_forest": {
+        "en": "This cohort − {citation}: difference in means with 95% CI per outcome and "
+        "time point",
+        "zh": "本组－{citation}：各指标各时间点均数差值及95%CI",
+    },
+    "f_forest_name": {"en": "Forest plot beside {citation}", "zh": "与{citation}比较的森林图"},
+    "f_forest_empty": {
+        "en": "no outcome has a difference with a confidence interval",
+        "zh": "无可计算置信区间的差值",
+    },
+    "f_forest_x": {"en": "This cohort − reference", "zh": "本组－文献组"},
+}
+
+
 MESSAGES: Mapping[str, Mapping[Lang, str]] = MappingProxyType(
     {
         key: MappingProxyType(value)
-        for catalogue in (_REPORT, _TABLES, _METHODS, _FIGURES)
+        for catalogue in (_REPORT, _TABLES, _METHODS, _FIGURES, _EVIDENCE)
         for key, value in catalogue.items()
     }
 )
@@ -622,6 +671,27 @@ _REASONS_ZH = {
     "no patient has more than one observation": "无患者有一个以上观测值",
     "no more observations than fixed effects": "观测值不多于固定效应参数",
     "the confidence interval is not defined for these data": "该数据下置信区间无定义",
+    "not printed by the reference": "文献未报告",
+    "not printed by the reference at this time point": "文献未报告该时间点数据",
+    "the two time points' n differ and the number of pairs is not printed": (
+        "两时间点例数不同，且文献未报告配对数"
+    ),
+    "the printed paired t is impossible given the printed means and SDs (kyphos evidence "
+    "check shows the attainable range), so the SD of the change cannot be derived from it": (
+        "文献报告的配对t值与其报告的均数和标准差不相容（可用kyphos evidence check查看可能范围），"
+        "无法据此推算变化值的标准差"
+    ),
+    "the printed t is 0: the SD of the change cannot be derived": (
+        "文献报告的t值为0，无法推算变化值的标准差"
+    ),
+    "the SD of the change is not known: the reference prints no paired t for this change": (
+        "变化值标准差未知：文献未报告该变化的配对t值"
+    ),
+    "the SD of the change is not known: the number of pairs is not printed": (
+        "变化值标准差未知：文献未报告配对数"
+    ),
+    "not an outcome of your report": "非本报告指标",
+    "not reported by the reference": "文献未报告",
 }
 
 

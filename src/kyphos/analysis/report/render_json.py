@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kyphos.analysis.evidence import evidence_dict
 from kyphos.analysis.results import StudyReport
 from kyphos.analysis.stats import Description, Proportion
 
@@ -218,5 +219,7 @@ def report_dict(report: StudyReport) -> dict[str, Any]:
         }
     out["baseline_remarks"] = [str(remark) for remark in report.baseline_remarks]
     out["settings"] = dict(report.settings)
-    out["notes"] = notes.items
+    evidence = evidence_dict(report.evidence)
+    out["evidence"] = {"cohorts": evidence["cohorts"]}
+    out["notes"] = notes.items + evidence["notes"]
     return out

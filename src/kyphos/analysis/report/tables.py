@@ -789,6 +789,9 @@ def build_tables(report: StudyReport, lang: str, protocol: Protocol | None = Non
         table = builder(report, chosen, len(tables) + 1, protocol)
         if table is not None:
             tables.append(table)
+    from kyphos.analysis.report.evidence_section import evidence_tables
+
+    tables.extend(evidence_tables(report, chosen, len(tables) + 1, protocol))
     return tables
 
 
