@@ -17,7 +17,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 # The main job on the embedded default: the demo registry in ./kyphos-demo (SQLite),
-# loaded with the demo cohort (idempotent: a second run changes nothing).
+# loaded with the demo cohort and demo accounts (idempotent: a second run changes
+# nothing), then served in the browser until Ctrl-C.
 DEMO   := env -u KYPHOS_DATABASE_URL -u KYPHOS_SECRET_KEY KYPHOS_HOME=./kyphos-demo $(BIN)/kyphos
 
 run: $(STAMP)
@@ -25,6 +26,7 @@ run: $(STAMP)
 	$(DEMO) demo
 	$(DEMO) audit verify
 	$(DEMO) protocol show
+	$(DEMO) serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

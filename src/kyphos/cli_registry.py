@@ -71,7 +71,7 @@ def demo(
     ] = False,
 ) -> None:
     """Load the synthetic demo cohort (calibrated to the reference study)."""
-    from kyphos.demo import load_demo
+    from kyphos.demo import DEMO_PASSWORD, ensure_demo_accounts, load_demo
     from kyphos.registry.repository import Registry
 
     registry = Registry.open()
@@ -80,6 +80,9 @@ def demo(
     )
     for line in report.lines():
         typer.echo(line)
+    created = ensure_demo_accounts(registry)
+    if created:
+        typer.echo(f"demo accounts created: {', '.join(created)} (password {DEMO_PASSWORD!r})")
 
 
 def import_(

@@ -9,6 +9,9 @@
   ``KYPHOS_HOME/secret.key`` (mode 0600) and later runs read it. Known placeholder
   values are refused.
 * ``KYPHOS_LANG`` — ``en`` (default) or ``zh``.
+* ``KYPHOS_SESSION_IDLE_MINUTES`` — a web session ends after this long without a request
+  (default 30).
+* ``KYPHOS_TOKEN_MINUTES`` — lifetime of a REST API bearer token (default 60).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kyphos.errors import KyphosError
@@ -26,6 +29,7 @@ from kyphos.errors import KyphosError
 SECRET_FILE = "secret.key"
 DATABASE_FILE = "kyphos.db"
 MIN_SECRET_LENGTH = 32
+MAX_MINUTES = 24 * 60
 PLACEHOLDER_SECRETS = frozenset(
     {
         "",
@@ -55,6 +59,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: SecretStr | None = None
     lang: Literal["en", "zh"] = "en"
+    session_idle_minutes: int = Field(default=30, ge=1, le=MAX_MINUTES)
+    token_minutes: int = Field(default=60, ge=1, le=MAX_MINUTES)
 
     @field_validator("lang", mode="before")
     @classmethod

@@ -852,3 +852,42 @@ def load_demo(
         progress=progress,
         mark_demo=True,
     )
+
+
+DEMO_PASSWORD = "kyphos-demo-password"
+"""The password of every demo account (documented in the README; demo registries only)."""
+DEMO_ACCOUNTS: tuple[str, ...] = ("admin", "investigator", "observer", "analyst")
+"""One demo account per role, named after it, a member of the default site."""
+
+
+def ensure_demo_accounts(registry: Registry) -> list[str]:
+    """Create the demo accounts that do not exist yet; only in a demo registry.
+
+    An existing account of the same name is left as it is (its password too). Returns
+    the names created.
+    """
+    from sqlalchemy import select
+
+    from kyphos.registry.models import User
+    from kyphos.registry.repository import DEFAULT_SITE_CODE
+
+    if not registry.is_demo():
+        raise KyphosError(
+            "demo accounts are created only in a demo registry (run `kyphos demo` on an empty "
+            "KYPHOS_HOME)"
+        )
+    with registry.read() as session:
+        existing = set(session.execute(select(User.username)).scalars())
+    created = []
+    for role in DEMO_ACCOUNTS:
+        if role in existing:
+            continue
+        registry.add_user(
+            role,
+            role=role,
+            password=DEMO_PASSWORD,
+            sites=[DEFAULT_SITE_CODE],
+            display_name=f"Demo {role}",
+        )
+        created.append(role)
+    return created

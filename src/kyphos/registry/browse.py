@@ -1,0 +1,436 @@
+"""Read models for the web app and the REST API: dashboard, patient list, patient page.
+
+Every query here is filtered through :mod:`kyphos.registry.access`; reading identity
+writes an audit event. Results are plain dataclasses (no ORM rows leave this module).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+
+from kyphos.clinical import odi
+from kyphos.clinical.errors import ClinicalValueError
+from kyphos.clinical.fracture import mri_acuity
+from kyphos.registry import access
+from kyphos.registry.access import Principal
+from kyphos.registry.models import (
+    Measurement,
+    Patient,
+    PatientIdentity,
+    Procedure,
+    Site,
+    TreatedLevel,
+    User,
+    Vertebra,
+    Visit,
+)
+from kyphos.registry.repository import Registry
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_SEARCH_CHARS = 100
+
+
+def account(registry: Registry, user_id: int) -> tuple[Principal, str] | None:
+    """The principal and language of an active user; None for a missing or disabled one."""
+    with registry.read() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            return None
+        return Principal.of(user), user.lang
+
+
+def set_user_language(registry: Registry, principal: Principal, lang: str) -> None:
+    """Keep ``lang`` (en or zh) as the user's language; audited."""
+    if lang not in ("en", "zh"):
+        raise ClinicalValueError("lang", f"{lang!r} is not a language kyphos speaks (en, zh)")
+    with registry.write() as session:
+        user = session.get(User, principal.user_id)
+        if user is None or user.lang == lang:
+            return
+        before = user.lang
+        user.lang = lang
+        registry.record(
+            session,
+            action="update",
+            entity="user",
+            entity_key=user.username,
+            before={"lang": before},
+            after={"lang": lang},
+        )
+
+
+def visible_sites(registry: Registry, principal: Principal) -> list[tuple[str, str]]:
+    """(code, name) of the sites ``principal`` may see, by code."""
+    with registry.read() as session:
+        rows = session.execute(
+            select(Site.code, Site.name).where(access.site_filter(principal)).order_by(Site.code)
+        ).all()
+        return [(code, name) for code, name in rows]
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How many visible patients have a visit, a VAS, an ODI score and a measurement."""
+
+    timepoint: str
+    visits: int
+    vas: int
+    odi: int
+    measured: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    patients: int
+    enrolment: list[tuple[str, int]]
+    """(YYYY-MM of the index procedure, patients), oldest first."""
+    without_procedure: int
+    completeness: list[Completeness]
+
+
+def dashboard(registry: Registry, principal: Principal) -> Dashboard:
+    visible = access.patient_filter(principal)
+    with registry.read() as session:
+        patients = session.execute(
+            select(func.count()).select_from(Patient).where(visible)
+        ).scalar_one()
+        index_dates = session.execute(
+            select(Procedure.patient_id, func.min(Procedure.procedure_date))
+            .join(Patient, Patient.id == Procedure.patient_id)
+            .where(visible)
+            .group_by(Procedure.patient_id)
+        ).all()
+        months = Counter(date.strftime("%Y-%m") for _, date in index_dates if date is not None)
+        visit_rows = session.execute(
+            select(Visit)
+            .join(Patient, Patient.id == Visit.patient_id)
+            .where(visible)
+            .order_by(Visit.id)
+        ).scalars()
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
+        for visit in visit_rows:
+            row = counts[visit.timepoint]
+            row["visits"] += 1
+            row["vas"] += visit.vas is not None
+            row["odi"] += _odi_percent(visit) is not None
+        measured = session.execute(
+            select(Visit.timepoint, func.count(func.distinct(Visit.patient_id)))
+            .join(Measurement, Measurement.visit_id == Visit.id)
+            .join(Patient, Patient.id == Visit.patient_id)
+            .where(visible)
+            .group_by(Visit.timepoint)
+        ).all()
+    for timepoint, number in measured:
+        counts[timepoint]["measured"] = number
+    protocol_keys = list(registry.protocol().keys)
+    order = protocol_keys + sorted(key for key in counts if key not in protocol_keys)
+    return Dashboard(
+        patients=patients,
+        enrolment=sorted(months.items()),
+        without_procedure=patients - len(index_dates),
+        completeness=[
+            Completeness(
+                timepoint=key,
+                visits=counts[key]["visits"],
+                vas=counts[key]["vas"],
+                odi=counts[key]["odi"],
+                measured=counts[key]["measured"],
+            )
+            for key in order
+        ],
+    )
+
+
+def _odi_percent(visit: Visit) -> float | None:
+    answers = [getattr(visit, odi.answer_field(n)) for n in range(1, odi.SECTION_COUNT + 1)]
+    if all(answer is None for answer in answers):
+        return None
+    try:
+        return odi.score(answers).percent
+    except ClinicalValueError:  # too many sections missing: no score
+        return None
+
+
+# --- patient list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    study_code: str
+    site: str
+    sex: str
+    age: int | None
+    levels: list[str]
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    rows: list[PatientRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def list_patients(
+    registry: Registry,
+    principal: Principal,
+    *,
+    search: str = "",
+    site: str = "",
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> PatientPage:
+    """One page of the patients ``principal`` may see, by study code.
+
+    ``search`` matches a part of the study code; for those who may read identity also a
+    part of the name or the hospital number (of visible patients only).
+    """
+    if page < 1:
+        raise ClinicalValueError("page", f"{page} is not a page number (1 or more)")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ClinicalValueError("page_size", f"{page_size} is not a page size (1–{MAX_PAGE_SIZE})")
+    search = search.strip()
+    if len(search) > MAX_SEARCH_CHARS:
+        raise ClinicalValueError("q", f"use at most {MAX_SEARCH_CHARS} characters")
+    query = (
+        select(Patient)
+        .join(Site, Site.id == Patient.site_id)
+        .where(access.patient_filter(principal))
+    )
+    if site:
+        query = query.where(Site.code == site.strip())
+    if search:
+        pattern = f"%{_escape_like(search.lower())}%"
+        matches = [func.lower(Patient.study_code).like(pattern, escape="\\")]
+        if access.may_search_identity(principal):
+            query = query.outerjoin(PatientIdentity, PatientIdentity.patient_id == Patient.id)
+            matches.append(func.lower(PatientIdentity.full_name).like(pattern, escape="\\"))
+            matches.append(func.lower(PatientIdentity.hospital_number).like(pattern, escape="\\"))
+        query = query.where(or_(*matches))
+    with registry.read() as session:
+        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        patients = list(
+            session.execute(
+                query.order_by(Patient.study_code).offset((page - 1) * page_size).limit(page_size)
+            ).scalars()
+        )
+        level_rows = session.execute(
+            select(Vertebra.patient_id, Vertebra.level).where(
+                Vertebra.patient_id.in_([patient.id for patient in patients])
+            )
+        ).all()
+    levels: dict[int, list[str]] = defaultdict(list)
+    for patient_id, level in level_rows:
+        levels[patient_id].append(level)
+    rows = [
+        PatientRow(
+            study_code=patient.study_code,
+            site=patient.site.code,
+            sex=patient.sex,
+            age=patient.age,
+            levels=_spine_order(levels[patient.id]),
+        )
+        for patient in patients
+    ]
+    return PatientPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _spine_order(names: list[str]) -> list[str]:
+    from kyphos.clinical.levels import LEVELS
+
+    return sorted(names, key=LEVELS.index)
+
+
+# --- patient page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    full_name: str | None
+    hospital_number: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class VertebraView:
+    level: str
+    mri_t1: str | None
+    mri_t2: str | None
+    mri_stir: str | None
+    acuity: str
+    posterior_wall_intact: bool | None
+    morphology: str | None
+    treated: bool
+
+
+@dataclass(frozen=True)
+class TreatedLevelView:
+    level: str
+    technique: str
+    approach: str | None
+    cement_volume_ml: float | None
+    leakage: list[str]
+    leakage_symptomatic: bool | None
+
+
+@dataclass(frozen=True)
+class ProcedureView:
+    procedure_date: dt.date
+    anaesthesia: str | None
+    operator: str | None
+    levels: list[TreatedLevelView]
+
+
+@dataclass(frozen=True)
+class VisitView:
+    timepoint: str
+    visit_date: dt.date | None
+    vas: float | None
+    odi_percent: float | None
+    odi_band: str | None
+
+
+@dataclass(frozen=True)
+class PatientDetail:
+    study_code: str
+    site: str
+    sex: str
+    age: int | None
+    birth_date: dt.date | None
+    height_cm: float | None
+    weight_kg: float | None
+    bmd_t_score: float | None
+    comorbidities: list[str]
+    injury_mechanism: str | None
+    injury_date: dt.date | None
+    symptom_onset_date: dt.date | None
+    vertebrae: list[VertebraView]
+    procedures: list[ProcedureView]
+    visits: list[VisitView]
+    identity_allowed: bool
+    identity: Identity | None = field(default=None)
+    """Set only when ``identity_allowed`` and an identity is recorded."""
+
+
+def patient_detail(registry: Registry, principal: Principal, study_code: str) -> PatientDetail:
+    """The patient page's content; raises the same NotFoundError for missing and hidden.
+
+    Identity is included for those allowed to read it, and that read is audited.
+    """
+    with registry.read() as session:
+        patient = access.visible_patient(session, principal, study_code)
+        identity_allowed = access.may_read_identity(principal, patient)
+        identity_row = session.get(PatientIdentity, patient.id) if identity_allowed else None
+        vertebrae = list(
+            session.execute(select(Vertebra).where(Vertebra.patient_id == patient.id)).scalars()
+        )
+        by_id = {vertebra.id: vertebra.level for vertebra in vertebrae}
+        procedures = list(
+            session.execute(
+                select(Procedure)
+                .where(Procedure.patient_id == patient.id)
+                .order_by(Procedure.procedure_date)
+            ).scalars()
+        )
+        treated = list(
+            session.execute(
+                select(TreatedLevel).where(
+                    TreatedLevel.procedure_id.in_([procedure.id for procedure in procedures])
+                )
+            ).scalars()
+        )
+        visits = list(
+            session.execute(select(Visit).where(Visit.patient_id == patient.id)).scalars()
+        )
+    order = {key: position for position, key in enumerate(registry.protocol().keys)}
+    visits.sort(key=lambda v: (order.get(v.timepoint, len(order)), v.visit_date or dt.date.max))
+    identity = None
+    if identity_row is not None:
+        identity = Identity(
+            full_name=identity_row.full_name,
+            hospital_number=identity_row.hospital_number,
+            phone=identity_row.phone,
+        )
+        with registry.write() as session:
+            registry.record(
+                session,
+                action="read_identity",
+                entity="identity",
+                entity_key=patient.study_code,
+                reason="patient page",
+            )
+    return PatientDetail(
+        study_code=patient.study_code,
+        site=patient.site.code,
+        sex=patient.sex,
+        age=patient.age,
+        birth_date=patient.birth_date,
+        height_cm=patient.height_cm,
+        weight_kg=patient.weight_kg,
+        bmd_t_score=patient.bmd_t_score,
+        comorbidities=[item for item in (patient.comorbidities or "").split(";") if item],
+        injury_mechanism=patient.injury_mechanism,
+        injury_date=patient.injury_date,
+        symptom_onset_date=patient.symptom_onset_date,
+        vertebrae=[
+            VertebraView(
+                level=vertebra.level,
+                mri_t1=vertebra.mri_t1,
+                mri_t2=vertebra.mri_t2,
+                mri_stir=vertebra.mri_stir,
+                acuity=str(mri_acuity(vertebra.mri_t1, vertebra.mri_t2, vertebra.mri_stir)),
+                posterior_wall_intact=vertebra.posterior_wall_intact,
+                morphology=vertebra.morphology,
+                treated=vertebra.treated,
+            )
+            for vertebra in sorted(vertebrae, key=lambda v: _spine_order([v.level]))
+        ],
+        procedures=[
+            ProcedureView(
+                procedure_date=procedure.procedure_date,
+                anaesthesia=procedure.anaesthesia,
+                operator=procedure.operator,
+                levels=[
+                    TreatedLevelView(
+                        level=by_id[level.vertebra_id],
+                        technique=level.technique,
+                        approach=level.approach,
+                        cement_volume_ml=level.cement_volume_ml,
+                        leakage=[site for site in level.leakage.split(";") if site],
+                        leakage_symptomatic=level.leakage_symptomatic,
+                    )
+                    for level in treated
+                    if level.procedure_id == procedure.id
+                ],
+            )
+            for procedure in procedures
+        ],
+        visits=[
+            VisitView(
+                timepoint=visit.timepoint,
+                visit_date=visit.visit_date,
+                vas=visit.vas,
+                odi_percent=(percent := _odi_percent(visit)),
+                odi_band=None if percent is None else odi.band(percent),
+            )
+            for visit in visits
+        ],
+        identity_allowed=identity_allowed,
+        identity=identity,
+    )

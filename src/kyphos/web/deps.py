@@ -1,0 +1,147 @@
+"""What routes declare they need: the registry, the signed-in viewer, page rendering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from kyphos.registry import browse
+from kyphos.registry.access import Principal
+from kyphos.registry.repository import Registry
+from kyphos.web import i18n
+from kyphos.web.auth import SessionCodec, SessionData, TokenCodec
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class WebState:
+    """Everything the app holds for its lifetime (``app.state.kyphos``)."""
+
+    registry: Registry
+    sessions: SessionCodec
+    tokens: TokenCodec
+    templates: Jinja2Templates
+    clock: Callable[[], float] = time.time
+    """Seconds since the epoch; tests move it to check time-outs and the throttle."""
+
+
+class SignInRequired(Exception):
+    """No signed-in session: pages redirect to the sign-in page."""
+
+    def __init__(self, expired: bool = False) -> None:
+        super().__init__("sign-in required")
+        self.expired = expired
+
+
+class ApiError(Exception):
+    """An API error answered as ``{"detail": [{"loc": [...], "msg": "..."}]}``."""
+
+    def __init__(
+        self, status: int, msg: str, loc: list[str | int] | None = None, **headers: str
+    ) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+        self.loc = loc or []
+        self.headers = headers
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of this request: who, in which language, acting on the registry."""
+
+    principal: Principal
+    lang: str
+    registry: Registry
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.kyphos
+    return state
+
+
+def session_of(request: Request) -> SessionData:
+    session: SessionData = request.state.session
+    return session
+
+
+def request_language(request: Request, preferred: str | None = None) -> str:
+    """``?lang=`` when given, else the user's preference, else the registry's default."""
+    default = web_state(request).registry.settings.lang
+    return i18n.language(request.query_params.get("lang"), i18n.language(preferred, default))
+
+
+def page_viewer(request: Request) -> Viewer:
+    session = session_of(request)
+    if session.user_id is None:
+        raise SignInRequired(expired=session.expired)
+    state = web_state(request)
+    found = browse.account(state.registry, session.user_id)
+    if found is None:
+        request.state.session = SessionData.fresh(state.clock())
+        raise SignInRequired()
+    principal, preferred = found
+    return Viewer(
+        principal=principal,
+        lang=request_language(request, preferred),
+        registry=replace(state.registry, actor=principal.username),
+    )
+
+
+def api_viewer(request: Request) -> Viewer:
+    state = web_state(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing bearer token", ["header", "authorization"])
+    user_id = state.tokens.user_id(token.strip(), state.clock())
+    found = browse.account(state.registry, user_id) if user_id is not None else None
+    if found is None:
+        raise ApiError(401, "invalid or expired token", ["header", "authorization"])
+    principal, preferred = found
+    return Viewer(
+        principal=principal,
+        lang=i18n.language(preferred),
+        registry=replace(state.registry, actor=principal.username),
+    )
+
+
+PageViewer = Annotated[Viewer, Depends(page_viewer)]
+ApiViewer = Annotated[Viewer, Depends(api_viewer)]
+State = Annotated[WebState, Depends(web_state)]
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    lang: str,
+    viewer: Viewer | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page in ``lang`` with the shared context (user, CSRF token, demo banner)."""
+    state = web_state(request)
+    response: HTMLResponse = state.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "_": i18n.translator(lang),
+            "lang": lang,
+            "viewer": viewer,
+            "csrf_token": getattr(getattr(request.state, "session", None), "csrf", ""),
+            "demo": state.registry.is_demo(),
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status_code,
+    )
+    return response

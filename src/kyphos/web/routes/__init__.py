@@ -1,0 +1,1 @@
+"""Routers: ``pages`` (server-rendered HTML) and ``api`` (REST, ``/api/v1``)."""
