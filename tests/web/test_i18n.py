@@ -9,7 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 import kyphos.web
-from kyphos.web.i18n import catalogue_path
+from kyphos.web.i18n import catalogue_paths, read_catalogue
 
 WEB = Path(kyphos.web.__file__).parent
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -27,8 +27,24 @@ def _messages() -> set[str]:
 
 
 def _chinese() -> dict[str, str]:
-    with catalogue_path("zh").open("rb") as handle:
-        return {str(m.id): str(m.string) for m in read_po(handle) if m.id}
+    merged: dict[str, str] = {}
+    for path in catalogue_paths("zh"):
+        merged.update(read_catalogue(path, "zh"))
+    return merged
+
+
+def test_no_message_is_translated_in_two_catalogues() -> None:
+    seen: dict[str, str] = {}
+    twice = []
+    for path in catalogue_paths("zh"):
+        with path.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id and str(message.id) in seen:
+                    twice.append(f"{message.id!r}: {seen[str(message.id)]} and {path.name}")
+                elif message.id:
+                    seen[str(message.id)] = path.name
+    assert len(catalogue_paths("zh")) >= 1
+    assert twice == []
 
 
 def test_the_extraction_finds_the_page_texts() -> None:

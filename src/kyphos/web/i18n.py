@@ -1,7 +1,9 @@
 """Page texts in English and Chinese: Babel message catalogues read at run time.
 
-The English text is the message id; ``locale/zh/LC_MESSAGES/messages.po`` holds the
-Chinese. Catalogues are parsed with Babel when first used (no compile step).
+The English text is the message id; the ``.po`` files in ``locale/zh/LC_MESSAGES/``
+hold the Chinese (``messages.po`` for the pages, one file per further area, merged; a
+message id must not be translated twice). Catalogues are parsed with Babel when first
+used (no compile step).
 """
 
 from __future__ import annotations
@@ -23,17 +25,31 @@ def catalogue_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@lru_cache(maxsize=len(LANGUAGES))
-def _table(lang: str) -> dict[str, str]:
-    if lang == "en":
-        return {}
-    with catalogue_path(lang).open("rb") as handle:
+def catalogue_paths(lang: str) -> list[Path]:
+    """Every catalogue file of ``lang`` (``messages.po`` first, then by name)."""
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda path: (path.name != f"{DOMAIN}.po", path.name))
+
+
+def read_catalogue(path: Path, lang: str) -> dict[str, str]:
+    """Message id → translation of one ``.po`` file (untranslated ids left out)."""
+    with path.open("rb") as handle:
         catalogue = read_po(handle, locale=lang)
     return {
         str(message.id): str(message.string)
         for message in catalogue
         if message.id and isinstance(message.id, str) and message.string
     }
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _table(lang: str) -> dict[str, str]:
+    if lang == "en":
+        return {}
+    table: dict[str, str] = {}
+    for path in catalogue_paths(lang):
+        table.update(read_catalogue(path, lang))
+    return table
 
 
 def language(value: str | None, default: str = "en") -> str:
