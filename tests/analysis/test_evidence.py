@@ -633,7 +633,8 @@ def test_a_0001_registry_is_upgraded_and_then_stores_cohorts(
         connection.execute(text("INSERT INTO site (code, name, version) VALUES ('OLD', 'x', 1)"))
     assert migrate.current_revision(engine) == "0001"
     init_registry(registry_settings)  # `kyphos init` upgrades
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert int(migrate.head_revision()) >= 2  # 0002 made evidence_cohort
     registry = Registry.open(registry_settings)
     assert [site.code for site in registry.list_sites()] == ["MAIN", "OLD"]
     add_cohort(registry, _write(tmp_path, MINIMAL))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi.testclient import TestClient
 
@@ -28,6 +28,7 @@ class Web:
     client: TestClient
     clock: Clock
     passwords: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def client_for(self, base_url: str = "http://testserver") -> TestClient:
         return TestClient(self.client.app, base_url=base_url, follow_redirects=False)
@@ -54,10 +55,16 @@ class Web:
         assert found is not None
         return found.group(1)
 
-    def bearer(self, username: str) -> dict[str, str]:
-        answer = self.client.post(
-            "/api/v1/auth/token",
-            json={"username": username, "password": self.passwords[username]},
-        )
-        assert answer.status_code == 200, answer.text
-        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    def bearer(self, username: str, *, fresh: bool = False) -> dict[str, str]:
+        """The Authorization header of a token for ``username`` (one per user, reused:
+        each token costs an argon2 check; ``fresh`` for one that may be revoked)."""
+        if fresh or username not in self.tokens:
+            answer = self.client.post(
+                "/api/v1/auth/token",
+                json={"username": username, "password": self.passwords[username]},
+            )
+            assert answer.status_code == 200, answer.text
+            if fresh:
+                return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            self.tokens[username] = answer.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}

@@ -446,6 +446,26 @@ class EvidenceCohort(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class RevokedToken(Base):
+    """A REST API bearer token revoked before it expired (kept until then).
+
+    Only the token's SHA-256 is stored, never the token itself.
+    """
+
+    __tablename__ = "revoked_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
 ENTITY_MODELS: dict[str, type[Base]] = {
     "site": Site,
     "user": User,
@@ -474,6 +494,7 @@ __all__ = [
     "Procedure",
     "Radiograph",
     "RegistryInfo",
+    "RevokedToken",
     "Site",
     "TreatedLevel",
     "User",

@@ -22,7 +22,7 @@ from kyphos.web import deps, i18n
 from kyphos.web.auth import SESSION_COOKIE, SessionCodec, TokenCodec
 from kyphos.web.csrf import CsrfRefused
 from kyphos.web.deps import ApiError, SignInRequired, WebState
-from kyphos.web.routes import api, pages
+from kyphos.web.routes import api, api_resources, pages, pages_more
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -47,7 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
+    app.include_router(pages_more.router)
     app.include_router(api.router, prefix=API_PREFIX)
+    api_resources.install(app, API_PREFIX)  # REST records, report, export, import
     app.middleware("http")(_session_cookie)
     _add_error_handlers(app)
     return app

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kyphos.clinical import odi
+from kyphos.clinical.levels import LEVELS
 from kyphos.registry import access, browse, signin
 from kyphos.web import csrf, i18n
 from kyphos.web.deps import PageViewer, State, render, request_language, session_of
+from kyphos.web.routes import pages_more
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,7 +97,9 @@ def switch_language(
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, viewer: PageViewer) -> Response:
+def dashboard(
+    request: Request, viewer: PageViewer, sort: Annotated[str, Query(max_length=16)] = "status"
+) -> Response:
     board = browse.dashboard(viewer.registry, viewer.principal)
     protocol = viewer.registry.protocol()
     labels = {point.key: point.label(viewer.lang) for point in protocol.timepoints}
@@ -108,6 +112,7 @@ def dashboard(request: Request, viewer: PageViewer) -> Response:
         board=board,
         labels=labels,
         peak=peak,
+        **pages_more.dashboard_worklist(request, viewer, sort),
     )
 
 
@@ -118,9 +123,19 @@ def patients(
     q: Annotated[str, Query(max_length=browse.MAX_SEARCH_CHARS)] = "",
     site: Annotated[str, Query(max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    level: Annotated[str, Query(max_length=3)] = "",
+    leakage: Annotated[str, Query(max_length=3)] = "",
+    overdue: bool = False,
 ) -> Response:
-    listing = browse.list_patients(
-        viewer.registry, viewer.principal, search=q, site=site, page=page
+    listing = pages_more.list_patients_filtered(
+        request,
+        viewer,
+        search=q,
+        site=site,
+        page=page,
+        level=level,
+        leakage=leakage,
+        overdue=overdue,
     )
     return render(
         request,
@@ -132,6 +147,10 @@ def patients(
         q=q,
         site=site,
         identity_search=access.may_search_identity(viewer.principal),
+        levels=LEVELS,
+        level=level,
+        leakage=leakage,
+        overdue=overdue,
     )
 
 
@@ -149,4 +168,5 @@ def patient(request: Request, viewer: PageViewer, study_code: str) -> Response:
         patient=detail,
         labels=labels,
         bands=bands,
+        **pages_more.patient_extras(viewer, detail),
     )

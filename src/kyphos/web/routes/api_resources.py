@@ -1,0 +1,551 @@
+"""The REST API's records (``/api/v1``): patients and what hangs below them, report,
+export, import, token revocation.
+
+Thin: every route parses its input, calls a use case of :mod:`kyphos.registry.editing`
+(or the report, exporter, importer) and answers with its result. Errors are answered
+as ``{"detail": [{"loc": [...], "msg": "..."}]}`` with the status of issue 6: 401 no or
+bad token, 403 the role may not, 404 missing or another site's, 409 stale ``version``,
+413 oversized body, 422 invalid values.
+
+Installed by :func:`install` (the router, and a middleware that refuses oversized
+bodies and revoked tokens before any route runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import tempfile
+import zipfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+
+from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+from kyphos.errors import ConflictError, KyphosError, NotFoundError
+from kyphos.registry import access, editing
+from kyphos.registry.editing import AccessDenied
+from kyphos.web.deps import ApiError, ApiViewer, Viewer, web_state
+
+router = APIRouter()
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+_UPLOAD_PATHS = frozenset({"/api/v1/import"})
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Body_ = Annotated[dict[str, Any], Body()]
+ItemId = Annotated[int, "the record's id"]
+
+
+ERROR_BODY: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["detail"],
+                "properties": {
+                    "detail": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["loc", "msg"],
+                            "properties": {
+                                "loc": {
+                                    "type": "array",
+                                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                                },
+                                "msg": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": "error", **ERROR_BODY} for status in (401, 403, 404, 409, 413, 422)
+}
+
+
+# --- errors of the use cases → HTTP ---------------------------------------------------------
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    """Turn the use cases' errors into API errors with the issue's status codes."""
+    try:
+        yield
+    except AccessDenied as error:
+        raise ApiError(403, error.problems[0]) from None
+    except NotFoundError as error:
+        raise ApiError(404, error.problems[0], ["path"]) from None
+    except ConflictError as error:
+        raise ApiError(409, error.problems[0], ["body", "version"]) from None
+    except ClinicalValueErrors as errors:
+        located: list[tuple[list[str | int], str]] = [
+            (["body", *p.field.split(".")], p.text("en")) for p in errors.problems
+        ]
+        raise _Invalid(located) from None
+    except ClinicalValueError as error:
+        raise _Invalid([(["body", *error.field.split(".")], error.text("en"))]) from None
+    except KyphosError as error:
+        raise _Invalid([(["body"], line) for line in error.problems]) from None
+
+
+class _Invalid(ApiError):
+    """Several located problems at once (422)."""
+
+    def __init__(self, problems: list[tuple[list[str | int], str]]) -> None:
+        super().__init__(422, problems[0][1], problems[0][0])
+        self.problems = problems
+
+
+def _version(values: dict[str, Any]) -> object:
+    return values.get("version")
+
+
+# --- patients -------------------------------------------------------------------------------
+
+
+@router.post("/patients", status_code=201, responses=ERRORS)
+def create_patient(viewer: ApiViewer, body: Body_) -> dict[str, Any]:
+    with _answers():
+        return editing.create_patient(viewer.registry, viewer.principal, body)
+
+
+@router.patch("/patients/{patient_id}", responses=ERRORS)
+def update_patient(viewer: ApiViewer, patient_id: str, body: Body_) -> dict[str, Any]:
+    with _answers():
+        return editing.update_patient(
+            viewer.registry, viewer.principal, patient_id, body, version=_version(body)
+        )
+
+
+@router.delete("/patients/{patient_id}", status_code=204, responses=ERRORS)
+def delete_patient(
+    viewer: ApiViewer, patient_id: str, version: Annotated[int, Query(ge=1, le=2**31 - 1)]
+) -> Response:
+    with _answers():
+        editing.delete_patient(viewer.registry, viewer.principal, patient_id, version=version)
+    return Response(status_code=204)
+
+
+# --- records below a patient ------------------------------------------------------------------
+
+
+def _add_kind_routes(kind: str) -> None:
+    base = f"/patients/{{patient_id}}/{kind}"
+    name = kind.replace("-", "_")
+
+    def list_items(viewer: ApiViewer, patient_id: str) -> list[dict[str, Any]]:
+        with _answers():
+            return editing.list_items(viewer.registry, viewer.principal, patient_id, kind)
+
+    def get_item(
+        viewer: ApiViewer, patient_id: str, item_id: Annotated[int, ItemId]
+    ) -> dict[str, Any]:
+        with _answers():
+            return editing.read_item(viewer.registry, viewer.principal, patient_id, kind, item_id)
+
+    def create_item(viewer: ApiViewer, patient_id: str, body: Body_) -> dict[str, Any]:
+        with _answers():
+            return editing.create_item(viewer.registry, viewer.principal, patient_id, kind, body)
+
+    def update_item(
+        viewer: ApiViewer, patient_id: str, item_id: Annotated[int, ItemId], body: Body_
+    ) -> dict[str, Any]:
+        with _answers():
+            return editing.update_item(
+                viewer.registry,
+                viewer.principal,
+                patient_id,
+                kind,
+                item_id,
+                body,
+                version=_version(body),
+            )
+
+    def delete_item(
+        viewer: ApiViewer,
+        patient_id: str,
+        item_id: Annotated[int, ItemId],
+        version: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    ) -> Response:
+        with _answers():
+            editing.delete_item(
+                viewer.registry, viewer.principal, patient_id, kind, item_id, version=version
+            )
+        return Response(status_code=204)
+
+    item = base + "/{item_id}"
+    router.add_api_route(base, list_items, methods=["GET"], name=f"list_{name}", responses=ERRORS)
+    router.add_api_route(
+        base,
+        create_item,
+        methods=["POST"],
+        status_code=201,
+        name=f"create_{name}",
+        responses=ERRORS,
+    )
+    router.add_api_route(item, get_item, methods=["GET"], name=f"get_{name}", responses=ERRORS)
+    router.add_api_route(
+        item, update_item, methods=["PATCH"], name=f"update_{name}", responses=ERRORS
+    )
+    router.add_api_route(
+        item,
+        delete_item,
+        methods=["DELETE"],
+        status_code=204,
+        name=f"delete_{name}",
+        responses=ERRORS,
+    )
+
+
+for _kind in editing.KINDS:
+    _add_kind_routes(_kind)
+
+
+# --- report, export, import -------------------------------------------------------------------
+
+_REPORT_ROLES = frozenset({access.ADMIN, access.INVESTIGATOR, access.ANALYST})
+_IMPORT_ROLES = frozenset({access.ADMIN, access.INVESTIGATOR})
+
+
+def _require(viewer: Viewer, roles: frozenset[str], what: str) -> None:
+    if viewer.principal.role not in roles:
+        raise ApiError(403, f"your role ({viewer.principal.role}) may not {what}")
+
+
+@router.get("/report", responses=ERRORS)
+def report(viewer: ApiViewer, site: Annotated[str, Query(max_length=32)] = "") -> dict[str, Any]:
+    """The JSON study report (DATA.md §2) over the patients of the sites you see."""
+    _require(viewer, _REPORT_ROLES, "read the report")
+    codes = editing.visible_site_codes(viewer.registry, viewer.principal)
+    if site and site not in codes:
+        raise ApiError(404, f"site {site!r} does not exist", ["query", "site"])
+    every = access.sees_every_site(viewer.principal) and not site
+    with _answers():
+        return _study_report(viewer, None if every else ([site] if site else codes))
+
+
+def _study_report(viewer: Viewer, sites: list[str] | None) -> dict[str, Any]:
+    import pandas as pd
+
+    from kyphos.analysis.cohorts import installed_cohorts
+    from kyphos.analysis.dataset import build_dataset
+    from kyphos.analysis.report.render_json import report_dict
+    from kyphos.analysis.results import compute_report
+    from kyphos.registry import frames
+
+    registry = viewer.registry
+    readers = (
+        frames.patients,
+        frames.vertebrae,
+        frames.procedures,
+        frames.visits,
+        frames.measurements,
+        frames.adverse_events,
+    )
+    with registry.read() as session:
+        if sites is None:
+            parts = [reader(session, None) for reader in readers]
+        else:
+            per_site = [[reader(session, code) for code in sites] for reader in readers]
+            empty = [reader(session, "no site") for reader in readers]  # codes have no spaces
+            parts = [
+                pd.concat(found, ignore_index=True) if found else blank
+                for found, blank in zip(per_site, empty, strict=True)
+            ]
+    dataset = build_dataset(registry.protocol(), *parts)
+    result = compute_report(
+        dataset,
+        site=sites[0] if sites is not None and len(sites) == 1 else None,
+        demo=registry.is_demo(),
+        references=installed_cohorts(registry),
+    )
+    answer: dict[str, Any] = report_dict(result)
+    return answer
+
+
+@router.get(
+    "/export",
+    responses={
+        **ERRORS,
+        200: {"content": {"application/zip": {}, XLSX_TYPE: {}}},
+    },
+    response_class=Response,
+)
+def export(
+    viewer: ApiViewer,
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
+    deidentify: bool = True,
+) -> Response:
+    """The workbook of the patients you see: a zip of CSV files, or one .xlsx file.
+
+    Analysts always get the de-identified variant."""
+    _require(viewer, _REPORT_ROLES, "export")
+    if viewer.principal.role != access.ADMIN:
+        deidentify = deidentify or viewer.principal.role == access.ANALYST
+    with _answers():
+        content, media, name = _export(viewer, format=format, deidentify=deidentify)
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/import", responses=ERRORS)
+async def import_workbook(
+    request: Request, viewer: ApiViewer, file: UploadFile, dry_run: bool = True
+) -> dict[str, Any]:
+    """Upload a workbook (.xlsx, or a .zip of CSV files); ``dry_run`` validates only."""
+    _require(viewer, _IMPORT_ROLES, "import")
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in (".xlsx", ".zip", ".csv"):
+        raise ApiError(422, "upload an .xlsx workbook or a .zip of CSV files", ["body", "file"])
+    with tempfile.TemporaryDirectory(prefix="kyphos-import-") as folder:
+        target = Path(folder) / f"upload{suffix}"
+        size = 0
+        with target.open("wb") as handle:
+            while chunk := await file.read(1024 * 1024):
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise ApiError(413, "the upload is larger than 50 MB", ["body", "file"])
+                handle.write(chunk)
+        with _answers():
+            try:
+                report = _import(
+                    viewer,
+                    target,
+                    label=Path(file.filename or "upload").name[:100],
+                    dry_run=dry_run,
+                )
+            except _ImportRefused as error:
+                located = [(["body", "file", *loc], msg) for loc, msg in error.located]
+                raise _Invalid(located) from None
+    return report
+
+
+def _export(viewer: Viewer, *, format: str, deidentify: bool) -> tuple[bytes, str, str]:
+    """The export's bytes, media type and file name; other sites' patients left out."""
+    from kyphos.exchange.exporter import export_workbook, pseudonym
+
+    registry = viewer.registry
+    every = access.sees_every_site(viewer.principal)
+    keep: set[str] | None = None
+    if not every:
+        codes = editing.visible_study_codes(registry, viewer.principal)
+        keep = {pseudonym(code, registry.secret) for code in codes} if deidentify else codes
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    with tempfile.TemporaryDirectory(prefix="kyphos-export-") as folder:
+        if format == "xlsx" and keep is None:
+            target = Path(folder) / f"kyphos-{stamp}.xlsx"
+            export_workbook(registry, target, format="xlsx", deidentify=deidentify)
+            return target.read_bytes(), XLSX_TYPE, target.name
+        target = Path(folder) / "export"
+        export_workbook(registry, target, format="csv", deidentify=deidentify)
+        files = sorted(target.iterdir())
+        if keep is not None:
+            for path in files:
+                if path.suffix == ".csv":
+                    _keep_rows(path, keep)
+        if format == "xlsx":
+            return _csv_to_xlsx(files), XLSX_TYPE, f"kyphos-{stamp}.xlsx"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.name)
+        return buffer.getvalue(), "application/zip", f"kyphos-{stamp}.zip"
+
+
+def _keep_rows(path: Path, keep: set[str]) -> None:
+    """Keep the header and the rows of the patients in ``keep`` (column ``patient_id``)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or "patient_id" not in rows[0]:
+        return
+    column = rows[0].index("patient_id")
+    kept = [rows[0], *(row for row in rows[1:] if len(row) > column and row[column] in keep)]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(kept)
+
+
+def _csv_to_xlsx(files: list[Path]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active) if book.active is not None else None
+    for path in files:
+        if path.suffix != ".csv":
+            continue
+        sheet = book.create_sheet(path.stem)
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.reader(handle):
+                sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+class _ImportRefused(Exception):
+    def __init__(self, located: list[tuple[list[str | int], str]]) -> None:
+        super().__init__("import refused")
+        self.located = located
+
+
+def _import(viewer: Viewer, path: Path, *, label: str, dry_run: bool) -> dict[str, Any]:
+    from kyphos.exchange.importer import ImportFailed
+    from kyphos.exchange.importer import import_workbook as run
+
+    if path.suffix == ".zip":
+        folder = path.parent / "csv"
+        folder.mkdir()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.infolist():
+                    name = Path(member.filename).name
+                    if name.endswith(".csv") and not member.is_dir():
+                        (folder / name).write_bytes(archive.read(member))
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise _ImportRefused([([], "the upload is not a readable .zip file")]) from None
+        path = folder
+    if viewer.principal.role != access.ADMIN:
+        _check_sites(viewer, path)
+    try:
+        report = run(viewer.registry, path, dry_run=dry_run, reason=f"REST API import of {label}")
+    except ImportFailed as error:
+        raise _ImportRefused([(_location(line), line) for line in error.problems]) from None
+    return {
+        "dry_run": dry_run,
+        "counts": {
+            name: {"created": c.created, "updated": c.updated, "unchanged": c.unchanged}
+            for name, c in report.counts.items()
+        },
+        "notes": list(report.notes),
+    }
+
+
+def _location(line: str) -> list[str | int]:
+    """``sheet:row:column: message`` → ``[sheet, row, column]``."""
+    head = line.split(": ", 1)[0].split(":")
+    if len(head) < 2:
+        return []
+    return [int(part) if part.isdigit() else part for part in head[:3]]
+
+
+def _check_sites(viewer: Viewer, path: Path) -> None:
+    """An investigator imports only patients of own sites (new or visible ones)."""
+    from kyphos.exchange.workbook import open_workbook
+
+    registry = viewer.registry
+    sites = set(editing.visible_site_codes(registry, viewer.principal))
+    visible = editing.visible_study_codes(registry, viewer.principal)
+    problems: list[tuple[list[str | int], str]] = []
+    try:
+        with open_workbook(path) as source:
+            for name in source.sheet_names():
+                rows = source.open_sheet(name)
+                header = [str(cell or "").strip() for cell in rows.header]
+                if "patient_id" not in header:
+                    continue
+                id_at = header.index("patient_id")
+                site_at = header.index("site") if name == "patients" and "site" in header else None
+                for number, cells in rows.rows:
+                    code = str(cells[id_at]).strip() if id_at < len(cells) and cells[id_at] else ""
+                    if name == "patients":
+                        site = (
+                            str(cells[site_at] or "").strip()
+                            if site_at is not None and site_at < len(cells)
+                            else ""
+                        ) or "MAIN"
+                        if site not in sites:
+                            problems.append(
+                                ([name, number, "site"], f"site {site!r} is not one of your sites")
+                            )
+                        visible.add(code)
+                    elif code and code not in visible:
+                        problems.append(
+                            ([name, number, "patient_id"], f"patient {code!r} does not exist")
+                        )
+                    if len(problems) >= 100:
+                        break
+    except KyphosError as error:
+        problems.extend(([], line) for line in error.problems)
+    if problems:
+        raise _ImportRefused(problems)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+@router.post("/auth/revoke", status_code=204, responses=ERRORS)
+def revoke(request: Request, viewer: ApiViewer) -> Response:
+    """Revoke the bearer token of this request: it is refused (401) from now on."""
+    token = _bearer(request) or ""
+    state = web_state(request)
+    expires = dt.datetime.fromtimestamp(state.clock() + state.tokens.lifetime_seconds, dt.UTC)
+    editing.revoke_token(viewer.registry, viewer.principal, _digest(token), expires_at=expires)
+    return Response(status_code=204)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+# --- installation -----------------------------------------------------------------------------
+
+
+def _error(status: int, loc: list[str | int], msg: str) -> Response:
+    return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status_code=status)
+
+
+async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Refuse an oversized body (413) and a revoked token (401) before any API route."""
+    path = request.url.path
+    if not path.startswith("/api/v1/"):
+        return await call_next(request)
+    limit = MAX_UPLOAD_BYTES if path in _UPLOAD_PATHS else MAX_JSON_BYTES
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            return _error(400, ["header", "content-length"], "invalid Content-Length")
+        if int(length) > limit:
+            megabytes = limit // (1024 * 1024)
+            return _error(413, ["body"], f"the request body is larger than {megabytes} MB")
+    token = _bearer(request)
+    if token is not None:
+        state = web_state(request)
+        if editing.token_revoked(state.registry, _digest(token)):
+            return _error(401, ["header", "authorization"], "invalid or expired token")
+    return await call_next(request)
+
+
+def _invalid_handler(request: Request, error: Exception) -> Response:
+    problems = error.problems if isinstance(error, _Invalid) else []
+    return JSONResponse(
+        {"detail": [{"loc": loc, "msg": msg} for loc, msg in problems]}, status_code=422
+    )
+
+
+def install(app: FastAPI, prefix: str) -> None:
+    """Add the router under ``prefix`` and the body-size and revocation guard."""
+    app.include_router(router, prefix=prefix)
+    app.middleware("http")(_guard)
+    app.add_exception_handler(_Invalid, _invalid_handler)
+
+
+__all__ = ["install", "router"]
