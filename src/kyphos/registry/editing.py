@@ -21,6 +21,7 @@ Records come back as plain dicts (``id``, ``version`` and the DATA.md field name
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -759,7 +760,7 @@ def delete_item(
         _audit(registry, session, "delete", spec.entity, key, before=before)
 
 
-class _Kind:
+class _Kind(ABC):
     """How one kind of record below a patient is read, built, keyed and audited."""
 
     model: type[Any]
@@ -778,16 +779,19 @@ class _Kind:
     def list(self, session: Session, patient: Patient) -> list[Record]:
         return [self.record(session, row) for row in self.rows(session, patient)]
 
+    @abstractmethod
     def record(self, session: Session, row: Any) -> Record:
-        raise NotImplementedError
+        """See the subclasses."""
 
+    @abstractmethod
     def build(
         self, session: Session, patient: Patient, values: Mapping[str, object], row: Any | None
     ) -> Any:
-        raise NotImplementedError
+        """See the subclasses."""
 
+    @abstractmethod
     def key(self, session: Session, patient: Patient, row: Any) -> str:
-        raise NotImplementedError
+        """See the subclasses."""
 
     def audit(self, session: Session, row: Any) -> dict[str, Any]:
         return self.record(session, row)
