@@ -176,3 +176,23 @@ def test_demo_banner_shows_only_in_a_demo_registry(web: Web) -> None:
         info.demo = True
     assert "Demo data" in client.get("/").text
     assert "Demo data" in web.client_for().get("/signin").text
+
+
+def test_coded_values_show_their_labels_in_the_page_language(web: Web) -> None:
+    from kyphos.web.i18n import coded_label
+
+    # The clinical vocabularies' own labels (kyphos.clinical), not the stored codes.
+    assert coded_label("technique", "kyphoplasty", "zh") == "经皮椎体后凸成形术（PKP）"
+    assert coded_label("acuity", "acute_or_subacute", "en") == "acute/subacute"
+    assert coded_label("sex", "not-a-code", "zh") == "not-a-code"
+    client = web.sign_in("admin")
+    chinese = client.get("/patients/OWN-1", params={"lang": "zh"}).text
+    english = client.get("/patients/OWN-1", params={"lang": "en"}).text
+    assert "<dd>女</dd>" in chinese and "<dd>female</dd>" in english
+
+
+def test_one_patient_is_one_patient_not_one_patients(web: Web) -> None:
+    client = web.sign_in("investigator")  # sees OWN-1 only
+    listing = client.get("/patients").text
+    assert "<p>1 patient</p>" in listing and "1 patients" not in listing
+    assert "<p>2 patients</p>" in web.sign_in("admin").get("/patients").text

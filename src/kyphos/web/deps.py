@@ -135,6 +135,7 @@ def render(
         template,
         {
             "_": i18n.translator(lang),
+            "coded": lambda kind, value: i18n.coded_label(kind, value, lang),
             "lang": lang,
             "viewer": viewer,
             "csrf_token": getattr(getattr(request.state, "session", None), "csrf", ""),

@@ -14,6 +14,17 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from kyphos.clinical.fracture import (
+    Acuity,
+    AdverseEventType,
+    LeakageSite,
+    Morphology,
+    MriSignal,
+)
+from kyphos.clinical.patient import Comorbidity, InjuryMechanism, Sex
+from kyphos.clinical.procedure import Anaesthesia, Approach, Technique
+from kyphos.clinical.values import Labelled
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "zh")
 DOMAIN = "messages"
@@ -66,3 +77,30 @@ def translator(lang: str) -> Translate:
         return table.get(message, message)
 
     return gettext
+
+
+CODED: dict[str, type[Labelled]] = {
+    "sex": Sex,
+    "comorbidity": Comorbidity,
+    "injury_mechanism": InjuryMechanism,
+    "morphology": Morphology,
+    "signal": MriSignal,
+    "acuity": Acuity,
+    "leakage": LeakageSite,
+    "technique": Technique,
+    "approach": Approach,
+    "anaesthesia": Anaesthesia,
+    "event": AdverseEventType,
+}
+"""The coded clinical values a page shows, by kind: their labels live in kyphos.clinical."""
+
+
+def coded_label(kind: str, value: object, lang: str) -> str:
+    """The label of a coded ``value`` of ``kind`` in ``lang`` (the code itself when it is
+    not one of the kind's codes, e.g. a value from an older vocabulary)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return CODED[kind](str(value)).label(language(lang))
+    except ValueError:
+        return str(value)
