@@ -57,7 +57,7 @@ def test_investigator_finds_a_patient_by_study_code_and_opens_the_page(
 
     page.get_by_label("Search").fill("DEMO-000007")
     page.locator("form.filters button").click()
-    expect(page.get_by_text("1 patients")).to_be_visible()
+    expect(page.get_by_text("1 patient", exact=True)).to_be_visible()
     rows = page.locator("main table tbody tr")
     expect(rows).to_have_count(1)
     rows.get_by_role("link", name="DEMO-000007").click()
