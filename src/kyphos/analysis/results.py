@@ -233,6 +233,15 @@ def _floats(series: pd.Series) -> FloatArray:
     return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
+def _listed_counts(texts: pd.Series) -> tuple[Counter[str], int]:
+    """For ``;``-separated lists (one per row): how many rows name each item (an item
+    named twice in one row counts once), and how many rows name any item."""
+    items = texts.dropna().astype(str).str.split(";").explode()
+    items = items[items != ""]
+    pairs = items.rename("item").reset_index().drop_duplicates()
+    return Counter(pairs["item"].tolist()), int(items.index.nunique())
+
+
 def _skewed(values: FloatArray) -> bool:
     data = values[np.isfinite(values)]
     if len(data) < 3 or data.std(ddof=1) == 0:
@@ -272,12 +281,9 @@ def _baseline(dataset: StudyDataset) -> tuple[list[BaselineRow], list[BaselineRe
                 "sex", sex, "categorical", count=int((patients["sex"] == sex).sum()), of=total
             )
         )
-    recorded_lists = patients["comorbidities"].dropna().astype(str)
-    named = recorded_lists.str.split(";").explode()
-    named = named[named != ""]
-    counted = Counter(named.rename("item").reset_index().drop_duplicates()["item"].tolist())
-    recorded = len(recorded_lists)
-    without = recorded - named.index.nunique()
+    recorded = int(patients["comorbidities"].notna().sum())
+    counted, naming = _listed_counts(patients["comorbidities"])
+    without = recorded - naming
     rows.append(BaselineRow("comorbidities", "none", "categorical", count=without, of=recorded))
     for name, count in sorted(counted.items(), key=lambda item: (-item[1], item[0])):
         rows.append(BaselineRow("comorbidities", name, "categorical", count=count, of=recorded))
@@ -349,10 +355,8 @@ def _complications(dataset: StudyDataset) -> Complications:
     treated = dataset.vertebrae[dataset.vertebrae["treated"]]
     leakage = treated["leakage"].fillna("")
     leaked = leakage != ""
-    named = leakage[leaked].astype(str).str.split(";").explode()
-    named = named[named != ""]
-    counted = named.rename("site").reset_index().drop_duplicates()["site"].value_counts()
-    by_site = {site.value: int(counted.get(site.value, 0)) for site in LeakageSite}
+    counted, _ = _listed_counts(leakage[leaked])
+    by_site = {site.value: counted[site.value] for site in LeakageSite}
     by_level = Counter(treated.loc[leaked, "level"].astype(str))
     symptomatic = treated.loc[leaked, "leakage_symptomatic"]
     patients_leaked = treated.loc[leaked, "patient"].nunique()
