@@ -629,3 +629,71 @@ def test_item_of_another_patient_is_not_found(reg: Registry) -> None:
     with pytest.raises(NotFoundError):
         editing.delete_item(reg, investigator, "MAIN-2", "visits", made["id"], version=1)
     assert visit_row(reg, made["id"]) == {"vas": 2.0, "version": 1}
+
+
+# --- what a delete takes with it is audited too -------------------------------------------------
+
+
+def _one_measurement(reg: Registry) -> tuple[dict[str, Any], dict[str, Any]]:
+    vertebra = editing.create_item(
+        reg, ADMIN, "MAIN-1", "vertebrae", {"level": "L1", "treated": False}
+    )
+    visit = editing.create_item(reg, ADMIN, "MAIN-1", "visits", {"timepoint": "preop", "vas": 7})
+    editing.create_item(
+        reg,
+        ADMIN,
+        "MAIN-1",
+        "measurements",
+        {"level": "L1", "timepoint": "preop", "observer": "obs1", "anterior_height_mm": 21.5},
+    )
+    return vertebra, visit
+
+
+def test_deleting_a_visit_audits_the_measurements_that_go_with_it(reg: Registry) -> None:
+    _, visit = _one_measurement(reg)
+    editing.delete_item(reg, ADMIN, "MAIN-1", "visits", visit["id"], version=visit["version"])
+    assert reg.counts()["measurement"] == 0
+    *_, measurement_event, visit_event = audit_rows(reg)
+    assert (measurement_event["action"], measurement_event["entity"]) == ("delete", "measurement")
+    assert measurement_event["entity_key"] == "MAIN-1/L1/preop/obs1/primary"
+    assert json.loads(measurement_event["before"])["anterior_height_mm"] == 21.5
+    assert (visit_event["action"], visit_event["entity"]) == ("delete", "visit")
+    assert reg.verify_audit().ok
+
+
+def test_a_vertebra_with_a_procedure_is_not_deleted_until_its_treated_level_is(
+    reg: Registry,
+) -> None:
+    vertebra = editing.create_item(
+        reg, ADMIN, "MAIN-1", "vertebrae", {"level": "L2", "treated": True}
+    )
+    editing.create_item(
+        reg,
+        ADMIN,
+        "MAIN-1",
+        "procedures",
+        {"procedure_date": "2024-03-01", "levels": [{"level": "L2"}]},
+    )
+    counts, events = reg.counts(), len(audit_rows(reg))
+    with pytest.raises(ClinicalValueErrors) as caught:
+        editing.delete_item(
+            reg, ADMIN, "MAIN-1", "vertebrae", vertebra["id"], version=vertebra["version"]
+        )
+    assert problem_fields(caught.value) == {"level"}
+    assert "remove its treated level first" in str(caught.value)
+    assert reg.counts() == counts and len(audit_rows(reg)) == events
+
+
+def test_deleting_a_patient_audits_every_record_it_removes(reg: Registry) -> None:
+    _one_measurement(reg)
+    editing.delete_patient(reg, ADMIN, "MAIN-1", version=1)
+    removed = [
+        (row["entity"], row["entity_key"]) for row in audit_rows(reg) if row["action"] == "delete"
+    ]
+    assert removed == [
+        ("measurement", "MAIN-1/L1/preop/obs1/primary"),
+        ("visit", "MAIN-1/preop"),
+        ("vertebra", "MAIN-1/L1"),
+        ("patient", "MAIN-1"),
+    ]
+    assert reg.verify_audit().ok

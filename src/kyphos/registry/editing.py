@@ -670,6 +670,7 @@ def delete_patient(
         identity = session.get(PatientIdentity, patient.id)
         if identity is not None:
             _audit(registry, session, "delete", "identity", study_code, before=identity)
+        _audit_removal(registry, session, patient, tuple(_REMOVAL_ORDER))
         session.delete(patient)
         session.flush()
         _audit(registry, session, "delete", "patient", study_code, before=before)
@@ -755,6 +756,9 @@ def delete_item(
         spec.check_delete(session, row)
         key = spec.key(session, patient, row)
         before = spec.audit(session, row)
+        going = spec.dependents(row)
+        if going is not None:
+            _audit_removal(registry, session, patient, ("measurements",), going)
         session.delete(row)
         session.flush()
         _audit(registry, session, "delete", spec.entity, key, before=before)
@@ -799,6 +803,11 @@ class _Kind(ABC):
     def check_delete(self, session: Session, row: Any) -> None:
         return None
 
+    def dependents(self, row: Any) -> Callable[[Any], bool] | None:
+        """Which measurements go with ``row`` when it is deleted (the database removes
+        them by cascade; each is audited first). None: no measurement depends on it."""
+        return None
+
 
 def _apply(row: Any, parsed: Mapping[str, Any]) -> None:
     for name, value in parsed.items():
@@ -815,6 +824,24 @@ class _Vertebrae(_Kind):
     model = Vertebra
     noun = "vertebra"
     entity = "vertebra"
+
+    def check_delete(self, session: Session, row: Any) -> None:
+        treated = session.execute(
+            select(TreatedLevel.id).where(TreatedLevel.vertebra_id == row.id)
+        ).first()
+        if treated:
+            _raise(
+                [
+                    _problem(
+                        "level",
+                        f"vertebra {row.level} has a procedure; remove its treated level first",
+                        f"{row.level} 椎体已有手术记录；请先删除该治疗节段",
+                    )
+                ]
+            )
+
+    def dependents(self, row: Any) -> Callable[[Any], bool] | None:
+        return lambda measurement: bool(measurement.vertebra_id == row.id)
 
     def record(self, session: Session, row: Any) -> Record:
         return vertebra_record(row)
@@ -1009,6 +1036,9 @@ class _Visits(_Kind):
     model = Visit
     noun = "visit"
     entity = "visit"
+
+    def dependents(self, row: Any) -> Callable[[Any], bool] | None:
+        return lambda measurement: bool(measurement.visit_id == row.id)
 
     def record(self, session: Session, row: Any) -> Record:
         return visit_record(row)
@@ -1247,6 +1277,28 @@ _KINDS: dict[str, _Kind] = {
 }
 KINDS = tuple(_KINDS)
 """The kinds of records below a patient, as the REST API names them."""
+_REMOVAL_ORDER = ("measurements", "adverse-events", "procedures", "visits", "vertebrae")
+"""Dependents before what they depend on: the order a patient's records are audited in
+when the patient is deleted."""
+
+
+def _audit_removal(
+    registry: Registry,
+    session: Session,
+    patient: Patient,
+    kinds: tuple[str, ...],
+    keep: Callable[[Any], bool] | None = None,
+) -> None:
+    """A ``delete`` event, with its before values, for every record of ``kinds`` (those
+    ``keep`` selects) that a cascading delete is about to remove."""
+    for kind in kinds:
+        spec = _KINDS[kind]
+        for row in spec.rows(session, patient):
+            if keep is None or keep(row):
+                key = spec.key(session, patient, row)
+                _audit(
+                    registry, session, "delete", spec.entity, key, before=spec.audit(session, row)
+                )
 
 
 # --- what the REST API needs besides records ------------------------------------------------
