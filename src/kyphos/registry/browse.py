@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from kyphos.clinical import odi
 from kyphos.clinical.errors import ClinicalValueError
@@ -191,11 +192,13 @@ def list_patients(
     site: str = "",
     page: int = 1,
     page_size: int = PAGE_SIZE,
+    also: Sequence[ColumnElement[bool]] = (),
 ) -> PatientPage:
     """One page of the patients ``principal`` may see, by study code.
 
     ``search`` matches a part of the study code; for those who may read identity also a
-    part of the name or the hospital number (of visible patients only).
+    part of the name or the hospital number (of visible patients only). ``also``: more
+    conditions on ``Patient`` (the page's level, leakage and overdue filters).
     """
     if page < 1:
         raise ClinicalValueError("page", f"{page} is not a page number (1 or more)")
@@ -219,6 +222,8 @@ def list_patients(
             matches.append(func.lower(PatientIdentity.full_name).like(pattern, escape="\\"))
             matches.append(func.lower(PatientIdentity.hospital_number).like(pattern, escape="\\"))
         query = query.where(or_(*matches))
+    for condition in also:
+        query = query.where(condition)
     with registry.read() as session:
         total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         patients = list(

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from argon2 import PasswordHasher
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from kyphos.clinical import protocol as visit_protocol
 from kyphos.clinical.levels import LEVELS
@@ -38,7 +38,6 @@ from kyphos.registry.models import (
     AuditEvent,
     Measurement,
     Patient,
-    PatientIdentity,
     Procedure,
     Radiograph,
     Site,
@@ -190,31 +189,10 @@ def list_patients_filtered(
     overdue: bool,
 ) -> browse.PatientPage:
     """:func:`browse.list_patients` narrowed by fractured level, leakage and overdue."""
-    if not level and not leakage and not overdue:
-        return browse.list_patients(
-            viewer.registry, viewer.principal, search=search, site=site, page=page
-        )
-    from kyphos.registry.browse import PAGE_SIZE, PatientPage, PatientRow, _escape_like
-
     principal = viewer.principal
-    query = (
-        select(Patient)
-        .join(Site, Site.id == Patient.site_id)
-        .where(access.patient_filter(principal))
-    )
-    if site:
-        query = query.where(Site.code == site.strip())
-    search = search.strip()
-    if search:
-        pattern = f"%{_escape_like(search.lower())}%"
-        matches = [func.lower(Patient.study_code).like(pattern, escape="\\")]
-        if access.may_search_identity(principal):
-            query = query.outerjoin(PatientIdentity, PatientIdentity.patient_id == Patient.id)
-            matches.append(func.lower(PatientIdentity.full_name).like(pattern, escape="\\"))
-            matches.append(func.lower(PatientIdentity.hospital_number).like(pattern, escape="\\"))
-        query = query.where(or_(*matches))
+    also: list[ColumnElement[bool]] = []
     if level:
-        query = query.where(
+        also.append(
             exists().where(and_(Vertebra.patient_id == Patient.id, Vertebra.level == level))
         )
     if leakage in ("yes", "no"):
@@ -224,36 +202,13 @@ def list_patients_filtered(
             .where(TreatedLevel.procedure_id == Procedure.id)
             .where(TreatedLevel.leakage != "")
         )
-        query = query.where(leaked if leakage == "yes" else ~leaked)
+        also.append(leaked if leakage == "yes" else ~leaked)
     if overdue:
         ids = overdue_patient_ids(viewer.registry, principal, _today(request))
-        query = query.where(Patient.id.in_(sorted(ids)) if ids else Patient.id.is_(None))
-    with viewer.registry.read() as session:
-        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        patients = list(
-            session.execute(
-                query.order_by(Patient.study_code).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-            ).scalars()
-        )
-        level_rows = session.execute(
-            select(Vertebra.patient_id, Vertebra.level).where(
-                Vertebra.patient_id.in_([p.id for p in patients])
-            )
-        ).all()
-    levels: dict[int, list[str]] = defaultdict(list)
-    for pid, name in level_rows:
-        levels[pid].append(name)
-    rows = [
-        PatientRow(
-            study_code=p.study_code,
-            site=p.site.code,
-            sex=p.sex,
-            age=p.age,
-            levels=sorted(levels[p.id], key=LEVELS.index),
-        )
-        for p in patients
-    ]
-    return PatientPage(rows=rows, total=total, page=page, page_size=PAGE_SIZE)
+        also.append(Patient.id.in_(sorted(ids)) if ids else Patient.id.is_(None))
+    return browse.list_patients(
+        viewer.registry, principal, search=search, site=site, page=page, also=also
+    )
 
 
 # --- patient page: spine diagram, timeline, trends, measurements ---------------------------------
