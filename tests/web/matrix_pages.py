@@ -1,10 +1,11 @@
 """Matrix rows of the worklist, measurement, report, import, audit and admin pages.
 
 Written out by hand from issue 6 and the brief: reports for admins, investigators and
-analysts (observers 403); import admins only (the importer cannot keep an investigator
-to own sites); audit for admins and investigators (own sites only); administration
-admins only; the measurement work list for everyone but analysts. A POST without the
-needed fields is refused with 422 after the CSRF and role checks.
+analysts (observers 403); import for admins and investigators (own sites; a confirm or
+cancel without a pending upload of one's own is 404); audit for admins and
+investigators (own sites only); administration admins only; the measurement work list
+for everyone but analysts. A POST without the needed fields is refused with 422 after
+the CSRF and role checks.
 """
 
 from __future__ import annotations
@@ -47,19 +48,24 @@ ROWS: list[tuple[str, str, str, str, int, str]] = [
     ("GET",  "/report/download/{kind}",            "analyst",      "-", 200, ""),
     ("GET",  "/import",                            "anonymous",    "-", 303, "/signin"),
     ("GET",  "/import",                            "admin",        "-", 200, ""),
-    ("GET",  "/import",                            "investigator", "-", 403, ""),
+    ("GET",  "/import",                            "investigator", "-", 200, ""),
     ("GET",  "/import",                            "observer",     "-", 403, ""),
     ("GET",  "/import",                            "analyst",      "-", 403, ""),
     ("POST", "/import",                            "anonymous",    "-", 303, "/signin"),
     ("POST", "/import",                            "admin",        "-", 422, ""),
-    ("POST", "/import",                            "investigator", "-", 403, ""),
+    ("POST", "/import",                            "investigator", "-", 422, ""),
     ("POST", "/import",                            "observer",     "-", 403, ""),
     ("POST", "/import",                            "analyst",      "-", 403, ""),
     ("POST", "/import/confirm",                    "anonymous",    "-", 303, "/signin"),
     ("POST", "/import/confirm",                    "admin",        "-", 404, ""),
-    ("POST", "/import/confirm",                    "investigator", "-", 403, ""),
+    ("POST", "/import/confirm",                    "investigator", "-", 404, ""),
     ("POST", "/import/confirm",                    "observer",     "-", 403, ""),
     ("POST", "/import/confirm",                    "analyst",      "-", 403, ""),
+    ("POST", "/import/cancel",                     "anonymous",    "-", 303, "/signin"),
+    ("POST", "/import/cancel",                     "admin",        "-", 404, ""),
+    ("POST", "/import/cancel",                     "investigator", "-", 404, ""),
+    ("POST", "/import/cancel",                     "observer",     "-", 403, ""),
+    ("POST", "/import/cancel",                     "analyst",      "-", 403, ""),
     ("GET",  "/audit",                             "anonymous",    "-", 303, "/signin"),
     ("GET",  "/audit",                             "admin",        "-", 200, "own other"),
     ("GET",  "/audit",                             "investigator", "-", 200, "own"),

@@ -11,18 +11,37 @@ transaction is rolled back: nothing is written, and every problem is reported as
 
 Memory stays bounded by the batch size: keys already seen in this import (for
 duplicate detection and row numbers) live in a temporary table, not in Python.
+
+An import may be restricted to a set of site codes (``sites``; None = every site, for
+admins and the ``kyphos import`` CLI), for investigators who may write only the patients
+of their own sites. Then:
+
+* a patients row whose ``site`` is outside the set is refused at
+  ``patients:<row>:site`` (whether or not such a site exists);
+* the patients of other sites are treated exactly like patients that do not exist: a
+  row of any other sheet naming one gets the same "does not exist" message as a study
+  code nobody uses, and the checks across sheets look only at the allowed sites' patients
+  (a problem of another site's patient would name it);
+* a patients row whose study code belongs to a patient of another site cannot create
+  the patient anew (study codes are unique across the registry) nor move it: it is
+  refused at ``patients:<row>:patient_id`` as "not available". That one answer cannot
+  avoid saying that the code is taken, but it names no site and does not say that a
+  patient holds the code, and "patient X belongs to a site you cannot write" would.
+
+Problems carry a Chinese text where the message has one (the clinical readers' and the
+site rules'); the others fall back to English (:meth:`ImportFailed.lines`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
@@ -33,7 +52,7 @@ from kyphos.clinical.protocol import PREOP
 from kyphos.errors import KyphosError
 from kyphos.exchange.schema import SHEETS, Column, Sheet
 from kyphos.exchange.workbook import SheetRows, open_workbook
-from kyphos.registry import audit
+from kyphos.registry import access, audit
 from kyphos.registry.bulk import BulkWriter, RegistryChecks
 from kyphos.registry.models import (
     AdverseEvent,
@@ -42,6 +61,7 @@ from kyphos.registry.models import (
     PatientIdentity,
     Procedure,
     RegistryInfo,
+    Site,
     TreatedLevel,
     Vertebra,
     Visit,
@@ -57,7 +77,20 @@ Progress = Callable[[str, int], None]
 
 
 class ImportFailed(KyphosError):
-    """The workbook has problems; nothing was written."""
+    """The workbook has problems; nothing was written.
+
+    ``problems`` holds the English lines; ``problems_zh`` the same lines in Chinese where
+    a message has a Chinese text (English otherwise), in the same order.
+    """
+
+    def __init__(self, *problems: str, problems_zh: Sequence[str] | None = None) -> None:
+        super().__init__(*problems)
+        zh = tuple(problems_zh) if problems_zh is not None else ()
+        self.problems_zh: tuple[str, ...] = zh if len(zh) == len(problems) else self.problems
+
+    def lines(self, lang: str = "en") -> tuple[str, ...]:
+        """The problem lines in ``lang`` (``en`` or ``zh``)."""
+        return self.problems_zh if lang == "zh" else self.problems
 
 
 @dataclass
@@ -88,14 +121,23 @@ class ImportReport:
 class _Problems:
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.items_zh: list[str] = []
         self.more = 0
 
-    def add(self, sheet: str, row: int | str, column: str | None, message: str) -> None:
+    def add(
+        self,
+        sheet: str,
+        row: int | str,
+        column: str | None,
+        message: str,
+        message_zh: str | None = None,
+    ) -> None:
         if len(self.items) >= MAX_PROBLEMS:
             self.more += 1
             return
         where = f"{sheet}:{row}" + (f":{column}" if column else "")
         self.items.append(f"{where}: {message}")
+        self.items_zh.append(f"{where}: {message_zh or message}")
 
     @property
     def full(self) -> bool:
@@ -107,6 +149,13 @@ class _Problems:
     def lines(self) -> list[str]:
         tail = [f"… and {self.more} more problems"] if self.more else []
         return self.items + tail
+
+    def lines_zh(self) -> list[str]:
+        tail = [f"……另有 {self.more} 个问题"] if self.more else []
+        return self.items_zh + tail
+
+    def failure(self) -> ImportFailed:
+        return ImportFailed(*self.lines(), problems_zh=self.lines_zh())
 
 
 def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -157,6 +206,7 @@ class _Import:
         session: Session,
         label: str,
         reason: str | None,
+        sites: Collection[str] | None = None,
     ) -> None:
         self.registry = registry
         self.session = session
@@ -167,11 +217,21 @@ class _Import:
         self.batch_number = 0
         self.unreadable: set[str] = set()
         self.bulk = BulkWriter(session)
-        self.checks = RegistryChecks(session, self.bulk)
         self.sites = {
             code: site_id for site_id, code in self.bulk.fetch("SELECT id, code FROM site")
         }
+        self.allowed_codes = None if sites is None else sorted(set(sites))
+        self.allowed: frozenset[int] | None = (
+            None
+            if sites is None
+            else frozenset(self.sites[code] for code in sites if code in self.sites)
+        )
+        self.checks = RegistryChecks(session, self.bulk, site_ids=self.allowed)
         self.bulk.create_seen_table()
+
+    def writable(self, site_id: int) -> bool:
+        """Whether this import may write the patients of ``site_id``."""
+        return self.allowed is None or site_id in self.allowed
 
     def finish(self) -> None:
         self.bulk.drop_seen_table()
@@ -185,30 +245,50 @@ class _Import:
     # --- lookups ----------------------------------------------------------------------------
 
     def patient_ids(self, codes: Iterable[str]) -> dict[str, int]:
+        """Patient id by study code, of the patients this import may write."""
         rows = self.bulk.select_in(
-            "SELECT study_code, id FROM patient", ("study_code",), ((code,) for code in codes)
+            "SELECT study_code, id, site_id FROM patient",
+            ("study_code",),
+            ((code,) for code in codes),
         )
-        return {code: patient_id for code, patient_id in rows}
+        return {code: patient_id for code, patient_id, site_id in rows if self.writable(site_id)}
+
+    def hidden_codes(self, codes: Iterable[str]) -> set[str]:
+        """The study codes among ``codes`` held by patients of sites this import may not write."""
+        if self.allowed is None:
+            return set()
+        rows = self.bulk.select_in(
+            "SELECT study_code, site_id FROM patient", ("study_code",), ((code,) for code in codes)
+        )
+        return {code for code, site_id in rows if not self.writable(site_id)}
 
     def find_vertebrae(
         self, pairs: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, bool]]:
         rows = self.bulk.select_in(
-            "SELECT patient.study_code, vertebra.level, vertebra.id, vertebra.treated "
-            "FROM vertebra JOIN patient ON patient.id = vertebra.patient_id",
+            "SELECT patient.study_code, vertebra.level, vertebra.id, vertebra.treated, "
+            "patient.site_id FROM vertebra JOIN patient ON patient.id = vertebra.patient_id",
             ("patient.study_code", "vertebra.level"),
             pairs,
         )
-        return {(code, level): (vid, bool(treated)) for code, level, vid, treated in rows}
+        return {
+            (code, level): (vid, bool(treated))
+            for code, level, vid, treated, site_id in rows
+            if self.writable(site_id)
+        }
 
     def visit_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
         rows = self.bulk.select_in(
-            "SELECT patient.study_code, visit.timepoint, visit.id "
+            "SELECT patient.study_code, visit.timepoint, visit.id, patient.site_id "
             "FROM visit JOIN patient ON patient.id = visit.patient_id",
             ("patient.study_code", "visit.timepoint"),
             pairs,
         )
-        return {(code, timepoint): vid for code, timepoint, vid in rows}
+        return {
+            (code, timepoint): vid
+            for code, timepoint, vid, site_id in rows
+            if self.writable(site_id)
+        }
 
     def refused_earlier(self, sheet: str, *key: str) -> bool:
         """Whether a row with this key was refused, or its sheet unreadable: said already."""
@@ -305,11 +385,13 @@ class _Import:
                 value = column.parse(raw)
             except ClinicalValueErrors as errors:
                 for problem in errors.problems:
-                    self.problems.add(sheet.name, number, column.name, problem.message)
+                    self.problems.add(
+                        sheet.name, number, column.name, problem.message, problem.message_zh
+                    )
                 ok = False
                 continue
             except ClinicalValueError as error:
-                self.problems.add(sheet.name, number, column.name, error.message)
+                self.problems.add(sheet.name, number, column.name, error.message, error.message_zh)
                 ok = False
                 continue
             if value is None and column.required:
@@ -394,9 +476,12 @@ class _Import:
     def patients(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         rows: list[tuple[int, dict[str, Any]]] = []
         self.duplicates("patients", batch, ("patient_id",))
+        hidden = self.hidden_codes(values["patient_id"] for _, values in batch)
         for number, values in batch:
             site_code = values["site"] or DEFAULT_SITE_CODE
             site_id = self.sites.get(site_code)
+            if not self.within_sites(number, values["patient_id"], site_code, hidden):
+                continue
             if site_id is None:
                 self.problems.add(
                     "patients",
@@ -422,6 +507,37 @@ class _Import:
                 )
             )
         self.upsert("patients", _t(Patient), ("study_code",), rows, lambda v: v["study_code"])
+
+    def within_sites(self, number: int, code: str, site_code: str, hidden: set[str]) -> bool:
+        """Whether a patients row passes the import's site restriction (reported if not).
+
+        The row's site comes first: a site outside the allowed set is refused the same
+        way whether it exists or not. A study code held at a hidden site is "not
+        available", never "belongs to another site" (see the module docstring).
+        """
+        allowed = self.allowed_codes
+        if allowed is not None and site_code not in allowed:
+            shown = ", ".join(allowed) or "none"
+            self.problems.add(
+                "patients",
+                number,
+                "site",
+                f"site {site_code!r} is not one of your sites ({shown}); only an administrator "
+                "may import the patients of other sites",
+                f"站点 {site_code!r} 不是您所属的站点（{shown}）；只有管理员可以导入其他站点的患者",
+            )
+        elif code in hidden:
+            self.problems.add(
+                "patients",
+                number,
+                "patient_id",
+                f"study code {code!r} is not available; choose another study code",
+                f"研究编号 {code!r} 不可用；请换一个研究编号",
+            )
+        else:
+            return True
+        self.refuse("patients", number, code)
+        return False
 
     def of_patients(
         self, sheet: str, batch: list[tuple[int, dict[str, Any]]], fields: Sequence[str]
@@ -875,13 +991,18 @@ def run_import(
     reason: str | None = None,
     progress: Progress | None = None,
     mark_demo: bool = False,
+    sites: Collection[str] | None = None,
 ) -> ImportReport:
-    """Validate and write ``sheets`` in one transaction; raise ImportFailed on any problem."""
+    """Validate and write ``sheets`` in one transaction; raise ImportFailed on any problem.
+
+    ``sites`` restricts the import to the patients of those site codes (None: every
+    site); see the module docstring.
+    """
     report = ImportReport(source=label, dry_run=dry_run)
     for rows in sheets.values():
         report.notes.extend(rows.notes)
     with registry.write() as session:
-        job = _Import(registry, session, label, reason or f"import of {label}")
+        job = _Import(registry, session, label, reason or f"import of {label}", sites)
         handlers: dict[str, Callable[[list[tuple[int, dict[str, Any]]]], None]] = {
             "patients": job.patients,
             "identity": job.identity,
@@ -909,7 +1030,7 @@ def run_import(
             job.remove_empty_procedures()
         report.counts = job.report_counts
         if job.problems:
-            raise ImportFailed(*job.problems.lines())
+            raise job.problems.failure()
         if mark_demo:
             info = session.get(RegistryInfo, 1)
             if info is not None and not info.demo:
@@ -940,6 +1061,22 @@ def run_import(
     return report
 
 
+def writable_sites(registry: Registry, principal: access.Principal) -> frozenset[str] | None:
+    """The site codes ``principal`` may import into (the ``sites`` of an import).
+
+    None (every site) for admins; an investigator's own sites; no site at all for the
+    roles that may not change clinical data (observers, analysts), whose imports the
+    web layer refuses before they get here.
+    """
+    if access.sees_every_site(principal):
+        return None
+    if principal.role != access.INVESTIGATOR:
+        return frozenset()
+    with registry.read() as session:
+        codes = session.execute(select(Site.code).where(access.site_filter(principal)))
+        return frozenset(codes.scalars())
+
+
 def import_workbook(
     registry: Registry,
     path: Path,
@@ -947,8 +1084,9 @@ def import_workbook(
     dry_run: bool = False,
     reason: str | None = None,
     progress: Progress | None = None,
+    sites: Collection[str] | None = None,
 ) -> ImportReport:
-    """Import an ``.xlsx`` file or a CSV folder (DATA.md §1)."""
+    """Import an ``.xlsx`` file or a CSV folder (DATA.md §1), within ``sites`` if given."""
     with open_workbook(path) as source:
         sheets: dict[str, SheetRows] = {}
         unreadable: list[str] = []
@@ -960,5 +1098,11 @@ def import_workbook(
         if unreadable:
             raise ImportFailed(*unreadable)
         return run_import(
-            registry, sheets, label=path.name, dry_run=dry_run, reason=reason, progress=progress
+            registry,
+            sheets,
+            label=path.name,
+            dry_run=dry_run,
+            reason=reason,
+            progress=progress,
+            sites=sites,
         )

@@ -9,15 +9,19 @@ Values are converted at the boundary: SQLite holds dates as ISO text and boolean
 
 Keys already seen in this import live in a temporary table, so memory stays bounded
 by the batch size whatever the size of the file.
+
+An import restricted to some sites (an investigator's) runs :class:`RegistryChecks` with
+those sites' ids: its checks and its clean-up then look only at their patients, so a
+problem of another site's patient neither blocks the import nor names that patient.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Date, DateTime, Table, delete, func, select
+from sqlalchemy import Boolean, Date, DateTime, Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from kyphos.errors import ConflictError
@@ -31,6 +35,7 @@ from kyphos.registry.models import (
 )
 
 SEEN_TABLE = "kyphos_import_seen"
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 CHUNK = 2000
 
 
@@ -219,11 +224,24 @@ def to_date(value: Any) -> dt.date:
 
 
 class RegistryChecks:
-    """Lookups and consistency queries the importer runs against the registry as it stands."""
+    """Lookups and consistency queries the importer runs against the registry as it stands.
 
-    def __init__(self, session: Session, bulk: BulkWriter) -> None:
+    ``site_ids`` (None: every site) limits the consistency queries and the removal of
+    empty procedures to the patients of those sites.
+    """
+
+    def __init__(
+        self, session: Session, bulk: BulkWriter, *, site_ids: frozenset[int] | None = None
+    ) -> None:
         self.session = session
         self.bulk = bulk
+        self.site_ids = site_ids
+
+    def _of_sites(self, query: _Query) -> _Query:
+        """``query`` (which selects from or joins :class:`Patient`) within ``site_ids``."""
+        if self.site_ids is None:
+            return query
+        return query.where(Patient.site_id.in_(sorted(self.site_ids)))
 
     def sites(self) -> dict[str, int]:
         """Site id by code."""
@@ -271,18 +289,19 @@ class RegistryChecks:
         index = self._index()
         return list(
             self.session.execute(
-                select(
-                    Patient.study_code,
-                    Patient.injury_date,
-                    Patient.symptom_onset_date,
-                    index.c.index_date,
-                )
-                .join(index, index.c.patient_id == Patient.id)
-                .where(
-                    (Patient.injury_date > index.c.index_date)
-                    | (Patient.symptom_onset_date > index.c.index_date)
-                )
-                .limit(limit)
+                self._of_sites(
+                    select(
+                        Patient.study_code,
+                        Patient.injury_date,
+                        Patient.symptom_onset_date,
+                        index.c.index_date,
+                    )
+                    .join(index, index.c.patient_id == Patient.id)
+                    .where(
+                        (Patient.injury_date > index.c.index_date)
+                        | (Patient.symptom_onset_date > index.c.index_date)
+                    )
+                ).limit(limit)
             )
         )
 
@@ -291,14 +310,17 @@ class RegistryChecks:
         index = self._index()
         return list(
             self.session.execute(
-                select(Patient.study_code, Visit.timepoint, Visit.visit_date, index.c.index_date)
-                .join(Patient, Patient.id == Visit.patient_id)
-                .join(index, index.c.patient_id == Visit.patient_id)
-                .where(
-                    ((Visit.timepoint != preop) & (Visit.visit_date < index.c.index_date))
-                    | ((Visit.timepoint == preop) & (Visit.visit_date > index.c.index_date))
-                )
-                .limit(limit)
+                self._of_sites(
+                    select(
+                        Patient.study_code, Visit.timepoint, Visit.visit_date, index.c.index_date
+                    )
+                    .join(Patient, Patient.id == Visit.patient_id)
+                    .join(index, index.c.patient_id == Visit.patient_id)
+                    .where(
+                        ((Visit.timepoint != preop) & (Visit.visit_date < index.c.index_date))
+                        | ((Visit.timepoint == preop) & (Visit.visit_date > index.c.index_date))
+                    )
+                ).limit(limit)
             )
         )
 
@@ -306,28 +328,30 @@ class RegistryChecks:
         index = self._index()
         return list(
             self.session.execute(
-                select(
-                    Patient.study_code,
-                    AdverseEvent.event_date,
-                    AdverseEvent.type,
-                    AdverseEvent.level,
-                    index.c.index_date,
-                )
-                .join(Patient, Patient.id == AdverseEvent.patient_id)
-                .join(index, index.c.patient_id == AdverseEvent.patient_id)
-                .where(AdverseEvent.event_date < index.c.index_date)
-                .limit(limit)
+                self._of_sites(
+                    select(
+                        Patient.study_code,
+                        AdverseEvent.event_date,
+                        AdverseEvent.type,
+                        AdverseEvent.level,
+                        index.c.index_date,
+                    )
+                    .join(Patient, Patient.id == AdverseEvent.patient_id)
+                    .join(index, index.c.patient_id == AdverseEvent.patient_id)
+                    .where(AdverseEvent.event_date < index.c.index_date)
+                ).limit(limit)
             )
         )
 
     def untreated_with_procedure(self, limit: int) -> list[Any]:
         return list(
             self.session.execute(
-                select(Patient.study_code, Vertebra.level)
-                .join(Patient, Patient.id == Vertebra.patient_id)
-                .join(TreatedLevel, TreatedLevel.vertebra_id == Vertebra.id)
-                .where(Vertebra.treated.is_(False))
-                .limit(limit)
+                self._of_sites(
+                    select(Patient.study_code, Vertebra.level)
+                    .join(Patient, Patient.id == Vertebra.patient_id)
+                    .join(TreatedLevel, TreatedLevel.vertebra_id == Vertebra.id)
+                    .where(Vertebra.treated.is_(False))
+                ).limit(limit)
             )
         )
 
@@ -335,12 +359,14 @@ class RegistryChecks:
         """Remove procedure dates with no treated level left; return (code, date) of each."""
         empty = list(
             self.session.execute(
-                select(Procedure.id, Patient.study_code, Procedure.procedure_date)
-                .join(Patient, Patient.id == Procedure.patient_id)
-                .where(
-                    ~select(TreatedLevel.id)
-                    .where(TreatedLevel.procedure_id == Procedure.id)
-                    .exists()
+                self._of_sites(
+                    select(Procedure.id, Patient.study_code, Procedure.procedure_date)
+                    .join(Patient, Patient.id == Procedure.patient_id)
+                    .where(
+                        ~select(TreatedLevel.id)
+                        .where(TreatedLevel.procedure_id == Procedure.id)
+                        .exists()
+                    )
                 )
             )
         )
