@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 from web_client import Web
 
@@ -132,3 +133,77 @@ def test_report_export_and_import_answer(web: Web) -> None:
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"][0]["loc"][:5] == ["body", "file", "patients", 2, "sex"]
+
+
+def test_an_item_id_beyond_a_database_integer_is_a_422_not_a_crash(web: Web) -> None:
+    # Found by schemathesis: an id of 2**63 reached the database and overflowed SQLite's
+    # 64-bit INTEGER (OverflowError, a 500). Ids are 32-bit integers from 1 on.
+    headers = _h(web, "admin")
+    base = "/api/v1/patients/OWN-1/vertebrae"
+    for method, url, body in (
+        ("GET", f"{base}/{2**63}", None),
+        ("PATCH", f"{base}/{2**63}", {"morphology": "wedge", "version": 1}),
+        ("DELETE", f"{base}/{2**63}?version=1", None),
+        ("GET", f"{base}/0", None),
+    ):
+        answer = web.client.request(method, url, json=body, headers=headers)
+        assert answer.status_code == 422, (method, url, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["path", "item_id"]
+
+
+def test_a_typed_body_still_refuses_an_unknown_field_by_name(web: Web) -> None:
+    answer = web.client.post(
+        "/api/v1/patients/OWN-1/vertebrae",
+        json={"level": "T9", "treated": "yes", "colour": "red"},
+        headers=_h(web),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"loc": ["body", "colour"], "msg": "is not a field of this record"}
+    ]
+
+
+def test_the_openapi_document_describes_each_request_body(web: Web) -> None:
+    document = web.client.get("/api/v1/openapi.json").json()
+
+    def body(path: str, method: str) -> dict[str, Any]:
+        ref = document["paths"][path][method]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[-1]
+        schema: dict[str, Any] = document["components"]["schemas"][name]
+        return schema
+
+    # The field names of DATA.md §1, visits and procedures; unknown fields not allowed.
+    visit = body("/api/v1/patients/{patient_id}/visits", "post")
+    expected = {"timepoint", "visit_date", "vas", "odi_version", "odi_language"}
+    assert set(visit["properties"]) == expected | {f"odi_{n}" for n in range(1, 11)}
+    assert visit["additionalProperties"] is False
+    change = body("/api/v1/patients/{patient_id}/procedures/{item_id}", "patch")
+    assert {"procedure_date", "levels", "version"} <= set(change["properties"])
+    token = body("/api/v1/auth/token", "post")
+    assert set(token["properties"]) == {"username", "password"}
+
+
+def test_a_nul_character_anywhere_is_a_located_422_not_a_crash(web: Web) -> None:
+    # Found by schemathesis on PostgreSQL, which refuses NUL (0x00) in text: a search
+    # for "\x00" was a 500. Body, query, path and sign-in are all refused before the database.
+    headers = _h(web, "admin")
+    refused = (
+        web.client.get("/api/v1/patients", params={"q": "a\x00"}, headers=headers),
+        web.client.get("/api/v1/patients/OWN%00-1/visits", headers=headers),
+        web.client.post(
+            "/api/v1/patients/OWN-1/procedures",
+            json={"procedure_date": "2024-03-01", "levels": [{"level": "T12", "approach": "\x00"}]},
+            headers=headers,
+        ),
+        web.client.post("/api/v1/auth/token", json={"username": "ad\x00min", "password": "x"}),
+    )
+    locations = [answer.json()["detail"][0]["loc"] for answer in refused]
+    assert [answer.status_code for answer in refused] == [422] * 4
+    assert locations == [
+        ["query", "q"],
+        ["path"],
+        ["body", "levels[0]", "approach"],
+        ["body", "username"],
+    ]
+    assert all("NUL character" in answer.json()["detail"][0]["msg"] for answer in refused)
+    assert web.client.get("/api/v1/patients/OWN-1/procedures", headers=headers).json() == []

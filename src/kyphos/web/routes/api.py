@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from kyphos.registry import browse, signin
+from kyphos.web.api_models import NUL, nul_problem
 from kyphos.web.deps import ApiError, ApiViewer, State
 
 router = APIRouter()
@@ -115,12 +116,16 @@ class PatientOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (401, 404, 422, 429)
+    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422, 429)
 }
+"""The errors these operations may answer (400: a body that is not JSON at all; 413: a
+body over the limit, refused before any route)."""
 
 
 @router.post("/auth/token", response_model=Token, responses=ERRORS)
 def token(body: TokenRequest, state: State) -> Token:
+    if NUL in body.username:  # no account has one, and the failure is audited
+        raise ApiError(422, nul_problem("username").text("en"), ["body", "username"])
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
     outcome = signin.sign_in(state.registry, body.username, body.password, now=now, via="api")
     if outcome.throttled_for:

@@ -24,13 +24,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request, Response, UploadFile
+from fastapi import APIRouter, FastAPI, Query, Request, Response, UploadFile
+from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse
 
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
 from kyphos.errors import ConflictError, KyphosError, NotFoundError
 from kyphos.registry import access, editing
 from kyphos.registry.editing import AccessDenied
+from kyphos.web.api_models import (
+    BODIES,
+    NUL,
+    RECORDS,
+    PatientCreate,
+    PatientRecord,
+    PatientUpdate,
+    RequestBody,
+    nul_problem,
+)
 from kyphos.web.deps import ApiError, ApiViewer, Viewer, web_state
 
 router = APIRouter()
@@ -40,8 +51,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _UPLOAD_PATHS = frozenset({"/api/v1/import"})
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Body_ = Annotated[dict[str, Any], Body()]
-ItemId = Annotated[int, "the record's id"]
+ItemId = Annotated[int, FastApiPath(ge=1, le=2**31 - 1, description="the record's id")]
 
 
 ERROR_BODY: dict[str, Any] = {
@@ -71,8 +81,9 @@ ERROR_BODY: dict[str, Any] = {
     }
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": "error", **ERROR_BODY} for status in (401, 403, 404, 409, 413, 422)
+    status: {"description": "error", **ERROR_BODY} for status in (400, 401, 403, 404, 409, 413, 422)
 }
+"""The errors every operation may answer (400: a body that is not JSON at all)."""
 
 
 # --- errors of the use cases → HTTP ---------------------------------------------------------
@@ -112,20 +123,36 @@ def _version(values: dict[str, Any]) -> object:
     return values.get("version")
 
 
+def _with_body(route: Callable[..., Any], model: type[RequestBody]) -> Callable[..., Any]:
+    """``route`` with its ``body`` parameter typed as ``model`` (a closure's annotations
+    are strings FastAPI cannot resolve from the module)."""
+    route.__annotations__["body"] = model
+    return route
+
+
 # --- patients -------------------------------------------------------------------------------
 
 
-@router.post("/patients", status_code=201, responses=ERRORS)
-def create_patient(viewer: ApiViewer, body: Body_) -> dict[str, Any]:
-    with _answers():
-        return editing.create_patient(viewer.registry, viewer.principal, body)
+_PATIENT_OUT: dict[str, Any] = {
+    "response_model": PatientRecord,
+    "response_model_exclude_unset": True,  # no "identity" key for those who may not see it
+    "responses": ERRORS,
+}
 
 
-@router.patch("/patients/{patient_id}", responses=ERRORS)
-def update_patient(viewer: ApiViewer, patient_id: str, body: Body_) -> dict[str, Any]:
+@router.post("/patients", status_code=201, **_PATIENT_OUT)
+def create_patient(viewer: ApiViewer, body: PatientCreate) -> dict[str, Any]:
     with _answers():
+        values = body.values()
+        return editing.create_patient(viewer.registry, viewer.principal, values)
+
+
+@router.patch("/patients/{patient_id}", **_PATIENT_OUT)
+def update_patient(viewer: ApiViewer, patient_id: str, body: PatientUpdate) -> dict[str, Any]:
+    with _answers():
+        values = body.values()
         return editing.update_patient(
-            viewer.registry, viewer.principal, patient_id, body, version=_version(body)
+            viewer.registry, viewer.principal, patient_id, values, version=_version(values)
         )
 
 
@@ -144,39 +171,41 @@ def delete_patient(
 def _add_kind_routes(kind: str) -> None:
     base = f"/patients/{{patient_id}}/{kind}"
     name = kind.replace("-", "_")
+    create_body, update_body = BODIES[kind]
+    record = RECORDS[kind]
 
     def list_items(viewer: ApiViewer, patient_id: str) -> list[dict[str, Any]]:
         with _answers():
             return editing.list_items(viewer.registry, viewer.principal, patient_id, kind)
 
-    def get_item(
-        viewer: ApiViewer, patient_id: str, item_id: Annotated[int, ItemId]
-    ) -> dict[str, Any]:
+    def get_item(viewer: ApiViewer, patient_id: str, item_id: ItemId) -> dict[str, Any]:
         with _answers():
             return editing.read_item(viewer.registry, viewer.principal, patient_id, kind, item_id)
 
-    def create_item(viewer: ApiViewer, patient_id: str, body: Body_) -> dict[str, Any]:
+    def create_item(viewer: ApiViewer, patient_id: str, body: RequestBody) -> dict[str, Any]:
         with _answers():
-            return editing.create_item(viewer.registry, viewer.principal, patient_id, kind, body)
+            values = body.values()
+            return editing.create_item(viewer.registry, viewer.principal, patient_id, kind, values)
 
     def update_item(
-        viewer: ApiViewer, patient_id: str, item_id: Annotated[int, ItemId], body: Body_
+        viewer: ApiViewer, patient_id: str, item_id: ItemId, body: RequestBody
     ) -> dict[str, Any]:
         with _answers():
+            values = body.values()
             return editing.update_item(
                 viewer.registry,
                 viewer.principal,
                 patient_id,
                 kind,
                 item_id,
-                body,
-                version=_version(body),
+                values,
+                version=_version(values),
             )
 
     def delete_item(
         viewer: ApiViewer,
         patient_id: str,
-        item_id: Annotated[int, ItemId],
+        item_id: ItemId,
         version: Annotated[int, Query(ge=1, le=2**31 - 1)],
     ) -> Response:
         with _answers():
@@ -186,18 +215,38 @@ def _add_kind_routes(kind: str) -> None:
         return Response(status_code=204)
 
     item = base + "/{item_id}"
-    router.add_api_route(base, list_items, methods=["GET"], name=f"list_{name}", responses=ERRORS)
     router.add_api_route(
         base,
-        create_item,
+        list_items,
+        methods=["GET"],
+        name=f"list_{name}",
+        response_model=list[record],  # type: ignore[valid-type]
+        responses=ERRORS,
+    )
+    router.add_api_route(
+        base,
+        _with_body(create_item, create_body),
         methods=["POST"],
         status_code=201,
         name=f"create_{name}",
+        response_model=record,
         responses=ERRORS,
     )
-    router.add_api_route(item, get_item, methods=["GET"], name=f"get_{name}", responses=ERRORS)
     router.add_api_route(
-        item, update_item, methods=["PATCH"], name=f"update_{name}", responses=ERRORS
+        item,
+        get_item,
+        methods=["GET"],
+        name=f"get_{name}",
+        response_model=record,
+        responses=ERRORS,
+    )
+    router.add_api_route(
+        item,
+        _with_body(update_item, update_body),
+        methods=["PATCH"],
+        name=f"update_{name}",
+        response_model=record,
+        responses=ERRORS,
     )
     router.add_api_route(
         item,
@@ -403,7 +452,8 @@ class _ImportRefused(Exception):
 
 
 def _import(viewer: Viewer, path: Path, *, label: str, dry_run: bool) -> dict[str, Any]:
-    from kyphos.exchange.importer import ImportFailed
+    """Run the importer within the sites the viewer may write (admins: every site)."""
+    from kyphos.exchange.importer import ImportFailed, writable_sites
     from kyphos.exchange.importer import import_workbook as run
 
     if path.suffix == ".zip":
@@ -418,10 +468,14 @@ def _import(viewer: Viewer, path: Path, *, label: str, dry_run: bool) -> dict[st
         except (zipfile.BadZipFile, OSError, ValueError):
             raise _ImportRefused([([], "the upload is not a readable .zip file")]) from None
         path = folder
-    if viewer.principal.role != access.ADMIN:
-        _check_sites(viewer, path)
     try:
-        report = run(viewer.registry, path, dry_run=dry_run, reason=f"REST API import of {label}")
+        report = run(
+            viewer.registry,
+            path,
+            dry_run=dry_run,
+            reason=f"REST API import of {label}",
+            sites=writable_sites(viewer.registry, viewer.principal),
+        )
     except ImportFailed as error:
         raise _ImportRefused([(_location(line), line) for line in error.problems]) from None
     return {
@@ -440,48 +494,6 @@ def _location(line: str) -> list[str | int]:
     if len(head) < 2:
         return []
     return [int(part) if part.isdigit() else part for part in head[:3]]
-
-
-def _check_sites(viewer: Viewer, path: Path) -> None:
-    """An investigator imports only patients of own sites (new or visible ones)."""
-    from kyphos.exchange.workbook import open_workbook
-
-    registry = viewer.registry
-    sites = set(editing.visible_site_codes(registry, viewer.principal))
-    visible = editing.visible_study_codes(registry, viewer.principal)
-    problems: list[tuple[list[str | int], str]] = []
-    try:
-        with open_workbook(path) as source:
-            for name in source.sheet_names():
-                rows = source.open_sheet(name)
-                header = [str(cell or "").strip() for cell in rows.header]
-                if "patient_id" not in header:
-                    continue
-                id_at = header.index("patient_id")
-                site_at = header.index("site") if name == "patients" and "site" in header else None
-                for number, cells in rows.rows:
-                    code = str(cells[id_at]).strip() if id_at < len(cells) and cells[id_at] else ""
-                    if name == "patients":
-                        site = (
-                            str(cells[site_at] or "").strip()
-                            if site_at is not None and site_at < len(cells)
-                            else ""
-                        ) or "MAIN"
-                        if site not in sites:
-                            problems.append(
-                                ([name, number, "site"], f"site {site!r} is not one of your sites")
-                            )
-                        visible.add(code)
-                    elif code and code not in visible:
-                        problems.append(
-                            ([name, number, "patient_id"], f"patient {code!r} does not exist")
-                        )
-                    if len(problems) >= 100:
-                        break
-    except KyphosError as error:
-        problems.extend(([], line) for line in error.problems)
-    if problems:
-        raise _ImportRefused(problems)
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -513,11 +525,25 @@ def _error(status: int, loc: list[str | int], msg: str) -> Response:
     return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status_code=status)
 
 
+def _nul_location(request: Request) -> list[str | int] | None:
+    """Where the (decoded) path or query holds a NUL character, if anywhere."""
+    if NUL in request.scope.get("path", ""):
+        return ["path"]
+    for name, value in request.query_params.multi_items():
+        if NUL in name or NUL in value:
+            return ["query", name]
+    return None
+
+
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Refuse an oversized body (413) and a revoked token (401) before any API route."""
+    """Refuse an oversized body (413), a NUL character in the address (422) and a revoked
+    token (401) before any API route."""
     path = request.url.path
     if not path.startswith("/api/v1/"):
         return await call_next(request)
+    nul = _nul_location(request)
+    if nul is not None:
+        return _error(422, nul, nul_problem(str(nul[-1])).text("en"))
     limit = MAX_UPLOAD_BYTES if path in _UPLOAD_PATHS else MAX_JSON_BYTES
     length = request.headers.get("content-length")
     if length is not None:
