@@ -8,13 +8,32 @@ import typer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+MAX_WORKERS = 64
+APP_FACTORY = "kyphos.web.app:create_app"
+"""What each worker process imports and calls (the settings come from the environment)."""
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = DEFAULT_PORT,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_WORKERS,
+            help="Server processes (about one per core; SQLite still writes one at a time).",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the registry in the browser and the REST API under /api/v1."""
+    """Serve the registry in the browser and the REST API under /api/v1.
+
+    With ``--workers N`` uvicorn runs N processes, each with its own app over the same
+    registry. That is safe on SQLite too: it runs in WAL mode with a busy time-out, every
+    write takes the database's write lock first (``BEGIN IMMEDIATE``), and everything a
+    request depends on (accounts, sessions ended at sign-out, the sign-in throttle, the
+    audit chain) lives in the database, not in a process. Reads then run in parallel;
+    writes still queue for SQLite's single writer.
+    """
     import uvicorn
     from sqlalchemy import select
 
@@ -35,7 +54,19 @@ def serve(
                 f"demo accounts: {', '.join(accounts)} — password {DEMO_PASSWORD!r} "
                 "(each named after its role)"
             )
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="warning")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="warning")
+        return
+    typer.echo(f"{workers} worker processes")
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_level="warning",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from web_client import Web
 
 from kyphos.registry.models import AuditEvent, RegistryInfo
+from kyphos.web.deps import DEMO_FLAG_SECONDS
 
 
 def _events(web: Web, action: str) -> list[AuditEvent]:
@@ -174,6 +175,7 @@ def test_demo_banner_shows_only_in_a_demo_registry(web: Web) -> None:
         info = session.get(RegistryInfo, 1)
         assert info is not None
         info.demo = True
+    web.clock.now += DEMO_FLAG_SECONDS  # the app reads the flag again after this long
     assert "Demo data" in client.get("/").text
     assert "Demo data" in web.client_for().get("/signin").text
 

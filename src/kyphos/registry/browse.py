@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from kyphos.clinical import odi
 from kyphos.clinical.errors import ClinicalValueError
@@ -26,6 +26,7 @@ from kyphos.registry.models import (
     Site,
     TreatedLevel,
     User,
+    UserSite,
     Vertebra,
     Visit,
 )
@@ -36,13 +37,57 @@ MAX_PAGE_SIZE = 500
 MAX_SEARCH_CHARS = 100
 
 
-def account(registry: Registry, user_id: int) -> tuple[Principal, str] | None:
-    """The principal and language of an active user; None for a missing or disabled one."""
+def account(
+    registry: Registry, user_id: int, *, generation: int | None = None
+) -> tuple[Principal, str] | None:
+    """The principal and language of an active user; None for a missing or disabled one.
+
+    With ``generation`` (a session cookie's), also None when the user's sessions have
+    been ended since that session began (sign-out, password reset, disabled). One query:
+    this runs on every request.
+    """
     with registry.read() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.active:
-            return None
-        return Principal.of(user), user.lang
+        rows = session.execute(
+            select(
+                User.username,
+                User.role,
+                User.active,
+                User.lang,
+                User.session_generation,
+                UserSite.site_id,
+            )
+            .outerjoin(UserSite, UserSite.user_id == User.id)
+            .where(User.id == user_id)
+        ).all()
+    if not rows:
+        return None
+    username, role, active, lang, current, _ = rows[0]
+    if not active or (generation is not None and generation != current):
+        return None
+    sites = frozenset(row.site_id for row in rows if row.site_id is not None)
+    return Principal(user_id=user_id, username=username, role=role, site_ids=sites), lang
+
+
+def session_generation(registry: Registry, user_id: int) -> int:
+    """The generation a session beginning now carries (see :func:`end_sessions`)."""
+    with registry.read() as session:
+        current = session.execute(
+            select(User.session_generation).where(User.id == user_id)
+        ).scalar_one_or_none()
+    return current or 0
+
+
+def end_sessions(registry: Registry, principal: Principal, *, reason: str) -> None:
+    """Sign ``principal`` out everywhere: every session begun before ends now; audited."""
+    with registry.write() as session:
+        session.execute(
+            update(User)
+            .where(User.id == principal.user_id)
+            .values(session_generation=User.session_generation + 1)
+        )
+        registry.record(
+            session, action="logout", entity="session", entity_key=principal.username, reason=reason
+        )
 
 
 def set_user_language(registry: Registry, principal: Principal, lang: str) -> None:

@@ -126,6 +126,11 @@ class User(Base):
     lang: Mapped[str] = mapped_column(String(2), nullable=False, default="en")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    """Signed-in sessions carry the generation they began in; sign-out, disabling the
+    user and a password reset move it on, which ends every session begun before."""
 
     sites: Mapped[list[Site]] = relationship(secondary="user_site", lazy="selectin")
 

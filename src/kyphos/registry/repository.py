@@ -259,6 +259,7 @@ class Registry:
             if not user.active:
                 return
             user.active = False
+            user.session_generation += 1  # a later re-enabling does not revive old sessions
             self.record(
                 session,
                 action="update",

@@ -1,9 +1,12 @@
 """Sessions and bearer tokens, both signed with the registry's secret.
 
-* The session cookie holds the user id (None before sign-in), the CSRF token and the
-  time of the last request; it is signed (itsdangerous), HttpOnly, SameSite=Lax and
-  Secure when the request came over https. A session idle for longer than
-  ``KYPHOS_SESSION_IDLE_MINUTES`` is over.
+* The session cookie holds the user id (None before sign-in), the CSRF token, the time
+  of the last request and the user's session generation at sign-in; it is signed
+  (itsdangerous), HttpOnly, SameSite=Lax and Secure when the request came over https.
+  A session idle for longer than ``KYPHOS_SESSION_IDLE_MINUTES`` is over.
+* Sign-out (and disabling the user, and a password reset) moves the generation kept on
+  the user row on, so a copy of the cookie taken before stops working at once, in every
+  worker; the row is read on every request anyway, so this costs no extra query.
 * A REST API token holds the user id and its expiry (``KYPHOS_TOKEN_MINUTES``).
 
 The account behind either is looked up on every request, so a disabled user or a
@@ -27,6 +30,8 @@ class SessionData:
     user_id: int | None
     csrf: str
     seen: float
+    generation: int = 0
+    """The user's session generation when this session signed in (``User.session_generation``)."""
     expired: bool = False
     """True when the cookie carried a signed-in session that timed out."""
 
@@ -41,7 +46,8 @@ class SessionCodec:
         self.idle_seconds = idle_seconds
 
     def dumps(self, data: SessionData) -> str:
-        return str(self._serializer.dumps({"u": data.user_id, "c": data.csrf, "s": data.seen}))
+        payload = {"u": data.user_id, "c": data.csrf, "s": data.seen, "g": data.generation}
+        return str(self._serializer.dumps(payload))
 
     def loads(self, cookie: str | None, now: float) -> SessionData:
         """The session in ``cookie``; a fresh anonymous one when missing, forged or idle."""
@@ -54,16 +60,18 @@ class SessionCodec:
         if not isinstance(payload, dict):
             return SessionData.fresh(now)
         user_id, csrf, seen = payload.get("u"), payload.get("c"), payload.get("s")
+        generation = payload.get("g")
         valid = (
             (user_id is None or isinstance(user_id, int))
             and isinstance(csrf, str)
             and isinstance(seen, int | float)
+            and isinstance(generation, int)
         )
-        if not valid or not isinstance(seen, int | float):
+        if not valid or not isinstance(seen, int | float) or not isinstance(generation, int):
             return SessionData.fresh(now)
         if now - float(seen) > self.idle_seconds:
             return SessionData.fresh(now, expired=user_id is not None)
-        return SessionData(user_id=user_id, csrf=str(csrf), seen=float(seen))
+        return SessionData(user_id=user_id, csrf=str(csrf), seen=float(seen), generation=generation)
 
 
 class TokenCodec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from kyphos.web import i18n
 from kyphos.web.auth import SessionCodec, SessionData, TokenCodec
 
 TEMPLATES = Path(__file__).parent / "templates"
+DEMO_FLAG_SECONDS = 5.0
 
 
 @dataclass
@@ -31,6 +32,27 @@ class WebState:
     templates: Jinja2Templates
     clock: Callable[[], float] = time.time
     """Seconds since the epoch; tests move it to check time-outs and the throttle."""
+    _demo: tuple[float, bool] | None = field(default=None, repr=False)
+
+    def is_demo(self) -> bool:
+        """The registry's demo flag, read again at most every :data:`DEMO_FLAG_SECONDS`.
+
+        Every page shows the banner, so every page would read it; it changes only when
+        ``kyphos demo`` loads the registry (in another process), so a page may show the
+        change up to that many seconds late.
+        """
+        now = self.clock()
+        if self._demo is None or not 0 <= now - self._demo[0] < DEMO_FLAG_SECONDS:
+            self._demo = (now, self.registry.is_demo())
+        return self._demo[1]
+
+
+def page_templates() -> Jinja2Templates:
+    """The page templates, compiled once: they ship inside the package and change only
+    with it (Jinja's ``auto_reload`` would stat every template file on every page)."""
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.auto_reload = False
+    return templates
 
 
 class SignInRequired(Exception):
@@ -84,8 +106,8 @@ def page_viewer(request: Request) -> Viewer:
     if session.user_id is None:
         raise SignInRequired(expired=session.expired)
     state = web_state(request)
-    found = browse.account(state.registry, session.user_id)
-    if found is None:
+    found = browse.account(state.registry, session.user_id, generation=session.generation)
+    if found is None:  # disabled, or signed out (this is a copy of an ended session)
         request.state.session = SessionData.fresh(state.clock())
         raise SignInRequired()
     principal, preferred = found
@@ -139,7 +161,7 @@ def render(
             "lang": lang,
             "viewer": viewer,
             "csrf_token": getattr(getattr(request.state, "session", None), "csrf", ""),
-            "demo": state.registry.is_demo(),
+            "demo": state.is_demo(),
             "path": request.url.path,
             **context,
         },
