@@ -1,8 +1,9 @@
 """A real ``kyphos serve`` on a free loopback port, and Debian's Chromium driven by Playwright.
 
-* ``server`` (once per session): a fresh ``KYPHOS_HOME`` with ``kyphos init`` and
-  ``kyphos demo`` (41 patients; demo accounts admin, investigator, observer, analyst,
-  password ``kyphos-demo-password``). Patient DEMO-000001 is then given an identity the
+* ``server`` (once per session; ``serving`` starts another for tests that change
+  data): a fresh ``KYPHOS_HOME`` with ``kyphos init`` and ``kyphos demo`` (41 patients;
+  demo accounts admin, investigator, observer, analyst, password
+  ``kyphos-demo-password``). Patient DEMO-000001 is then given an identity the
   way a site would: ``kyphos export`` to CSV, its patients row and an ``identity.csv``
   imported back with ``kyphos import``. The server runs as a subprocess until the end of
   the session; its output goes to ``serve.log`` beside the data folder.
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,16 +115,18 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path)
     pytest.fail(f"kyphos serve did not answer within {START_TIMEOUT_SECONDS} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    work = tmp_path_factory.mktemp("kyphos-serve")
+@contextmanager
+def serving(work: Path, *, identity: bool = True) -> Iterator[Server]:
+    """``kyphos init`` + ``kyphos demo`` in ``work/home``, then ``kyphos serve`` on a free port
+    until the block ends. ``identity``: give IDENTITY_PATIENT its identity (see above)."""
     home = work / "home"
     env = {**os.environ, "KYPHOS_HOME": str(home)}
     for variable in ("KYPHOS_DATABASE_URL", "KYPHOS_SECRET_KEY", "KYPHOS_LANG"):
         env.pop(variable, None)
     _kyphos(env, "init")
     _kyphos(env, "demo")
-    _give_identity(env, work)
+    if identity:
+        _give_identity(env, work)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -147,6 +151,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(tmp_path_factory.mktemp("kyphos-serve")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     _chromium()
     with sync_playwright() as driver:
@@ -165,6 +175,23 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own for a module that changes data (the demo, no identity added)."""
+    with serving(tmp_path_factory.mktemp("kyphos-clinic"), identity=False) as running:
+        yield running
+
+
+@pytest.fixture
+def desk(browser: Browser, clinic: Server) -> Iterator[Page]:
+    """A fresh browser context on ``clinic``."""
+    context = browser.new_context(base_url=clinic.url, viewport=VIEWPORT)
     context.set_default_timeout(10_000)
     opened = context.new_page()
     yield opened

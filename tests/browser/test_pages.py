@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_demo import DEMO_PASSWORD, IDENTITY_NAME, IDENTITY_NUMBER, IDENTITY_PATIENT
+from browser_demo import IDENTITY_NAME, IDENTITY_NUMBER, IDENTITY_PATIENT, shoot, sign_in
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -19,19 +19,8 @@ pytestmark = pytest.mark.browser
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto("/signin")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.locator("main form button").click()
-
-
 def nav(page: Page) -> str:
     return page.locator("header nav").inner_text()
-
-
-def shoot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=folder / f"{name}.png", full_page=True)
 
 
 def test_investigator_signs_in_and_sees_the_dashboard(page: Page, screenshots: Path) -> None:

@@ -180,8 +180,8 @@ def test_the_patient_page_shows_a_timeline_and_trends(web: Web) -> None:
     _procedure(web, "OWN-1", INDEX, ["T12"])
     _visit(web, "OWN-1", "postop", dt.date(2024, 1, 8), vas=2.0)
     page = web.sign_in("observer").get("/patients/OWN-1").text
-    assert "<time>2024-01-01</time> <strong>Procedure</strong> T12" in page
-    assert "<time>2024-01-08</time> <strong>Visit</strong>" in page
+    assert '<time datetime="2024-01-01">Jan 1, 2024</time> <strong>Procedure</strong> T12' in page
+    assert '<time datetime="2024-01-08">Jan 8, 2024</time> <strong>Visit</strong>' in page
     assert 'data-trend="VAS"' in page and "<polyline" in page
     assert "Wang Own" not in page
 
@@ -266,8 +266,9 @@ def test_an_import_is_a_dry_run_until_confirmed(web: Web, tmp_path: Path) -> Non
     assert _patients(web) == 3
 
 
-def test_investigators_may_not_import(web: Web) -> None:
-    assert web.sign_in("investigator").get("/import").status_code == 403
+def test_observers_and_analysts_may_not_import(web: Web) -> None:
+    assert web.sign_in("observer").get("/import").status_code == 403
+    assert web.sign_in("analyst").get("/import").status_code == 403
 
 
 # --- audit -------------------------------------------------------------------------------------

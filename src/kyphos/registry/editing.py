@@ -382,11 +382,12 @@ def visit_record(visit: Visit) -> Record:
     answers = [getattr(visit, odi.answer_field(n)) for n in range(1, odi.SECTION_COUNT + 1)]
     percent: float | None = None
     band: str | None = None
+    unscored: str | None = None
     if any(answer is not None for answer in answers):
         try:
             result = odi.score(answers)
-        except ClinicalValueError:
-            pass  # too many sections missing: no score
+        except ClinicalValueError as error:
+            unscored = error.message  # too many sections missing: no score, and why
         else:
             percent, band = result.percent, result.band
     return {
@@ -394,6 +395,7 @@ def visit_record(visit: Visit) -> Record:
         **_columns(visit, VISIT_FIELDS),
         "odi_percent": percent,
         "odi_band": band,
+        "odi_unscored_reason": unscored,
         "version": visit.version,
     }
 
@@ -526,8 +528,23 @@ def _identity_values(
     return _parse(raw, IDENTITY_FIELDS, partial=True, prefix="identity.")
 
 
-def read_patient(registry: Registry, principal: Principal, study_code: str) -> Record:
-    """One patient (identity included for those allowed, and that read audited)."""
+def check_editable(registry: Registry, principal: Principal, study_code: str | None) -> None:
+    """Refuse, before a form is shown, what the use cases below would refuse on saving:
+    a patient ``principal`` cannot see (:class:`NotFoundError`), a role that may not change
+    its clinical data (:class:`AccessDenied`); ``None``: creating a patient."""
+    if study_code is None:
+        if principal.role not in (access.ADMIN, access.INVESTIGATOR):
+            raise AccessDenied(f"your role ({principal.role}) may not change clinical data")
+        return
+    with registry.read() as session:
+        _editable_patient(session, principal, study_code)
+
+
+def read_patient(
+    registry: Registry, principal: Principal, study_code: str, *, reason: str = "REST API"
+) -> Record:
+    """One patient (identity included for those allowed, and that read audited with
+    ``reason``: where it was shown)."""
     with registry.read() as session:
         patient = _readable_patient(session, principal, study_code)
         identity = (
@@ -543,7 +560,7 @@ def read_patient(registry: Registry, principal: Principal, study_code: str) -> R
                 action="read_identity",
                 entity="identity",
                 entity_key=study_code,
-                reason="REST API",
+                reason=reason,
             )
     return record
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,8 +11,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
 from kyphos.config import Settings, get_settings
@@ -22,7 +24,7 @@ from kyphos.web import deps, i18n
 from kyphos.web.auth import SESSION_COOKIE, SessionCodec, TokenCodec
 from kyphos.web.csrf import CsrfRefused
 from kyphos.web.deps import ApiError, SignInRequired, WebState
-from kyphos.web.routes import api, api_resources, pages, pages_more
+from kyphos.web.routes import api, api_resources, forms, pages, pages_more
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -43,43 +45,72 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry=registry,
         sessions=SessionCodec(registry.secret, settings.session_idle_minutes * 60),
         tokens=TokenCodec(registry.secret, settings.token_minutes * 60),
-        templates=Jinja2Templates(directory=deps.TEMPLATES),
+        templates=deps.page_templates(),
     )
+    i18n.install(app.state.kyphos.templates.env)  # |day, |moment, |month, |num filters
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(forms.router)  # first: /patients/new before /patients/{study_code}
     app.include_router(pages.router)
     app.include_router(pages_more.router)
     app.include_router(api.router, prefix=API_PREFIX)
     api_resources.install(app, API_PREFIX)  # REST records, report, export, import
-    app.middleware("http")(_session_cookie)
+    app.add_middleware(_SessionCookie)
     _add_error_handlers(app)
     return app
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX
+    return _is_api_path(request.url.path)
 
 
-async def _session_cookie(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Pages: read the signed session, and send it back refreshed with every answer."""
-    if _is_api(request) or request.url.path.startswith("/static/"):
-        return await call_next(request)
-    state: WebState = request.app.state.kyphos
-    now = state.clock()
-    request.state.session = state.sessions.loads(request.cookies.get(SESSION_COOKIE), now)
-    response = await call_next(request)
-    session = request.state.session
-    session = type(session)(user_id=session.user_id, csrf=session.csrf, seen=now)
-    response.set_cookie(
-        SESSION_COOKIE,
-        state.sessions.dumps(session),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-    return response
+def _is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIX + "/") or path == API_PREFIX
+
+
+class _SessionCookie:
+    """Pages: read the signed session, and send it back refreshed with every answer.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``)
+    costs an extra task and a copy of the response stream on every request. The session
+    lives in ``scope["state"]``, which is ``request.state`` for the routes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or _is_api_path(path) or path.startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        state: WebState = scope["app"].state.kyphos
+        now = state.clock()
+        cookie = Request(scope).cookies.get(SESSION_COOKIE)
+        shared = scope.setdefault("state", {})
+        shared["session"] = state.sessions.loads(cookie, now)
+        secure = scope.get("scheme") == "https"
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                session = replace(shared["session"], seen=now)
+                headers = MutableHeaders(scope=message)
+                headers.append("set-cookie", _cookie(state.sessions.dumps(session), secure))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _cookie(value: str, secure: bool) -> str:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over https (as Starlette sets it)."""
+    jar: SimpleCookie = SimpleCookie()
+    jar[SESSION_COOKIE] = value
+    morsel = jar[SESSION_COOKIE]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "lax"
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
 
 
 def _api_error(

@@ -13,8 +13,9 @@ from kyphos.clinical import odi
 from kyphos.clinical.levels import LEVELS
 from kyphos.registry import access, browse, signin
 from kyphos.web import csrf, i18n
+from kyphos.web.auth import SessionData
 from kyphos.web.deps import PageViewer, State, render, request_language, session_of
-from kyphos.web.routes import pages_more
+from kyphos.web.routes import forms, pages_more
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,17 +70,27 @@ def signin_submit(
             username=username,
         )
     # A new session (and CSRF token) at sign-in: a session fixed before cannot be reused.
-    fresh = replace(
-        type(session_of(request)).fresh(state.clock()), user_id=outcome.principal.user_id
+    user_id = outcome.principal.user_id
+    request.state.session = replace(
+        SessionData.fresh(state.clock()),
+        user_id=user_id,
+        generation=browse.session_generation(state.registry, user_id),
     )
-    request.state.session = fresh
     return RedirectResponse(_local(next), status_code=303)
 
 
 @router.post("/signout")
 def signout(request: Request, state: State, csrf_token: FormText = "") -> Response:
-    csrf.check(session_of(request).csrf, csrf_token)
-    request.state.session = type(session_of(request)).fresh(state.clock())
+    """End the session here and every copy of its cookie (the user's other sessions too)."""
+    session = session_of(request)
+    csrf.check(session.csrf, csrf_token)
+    if session.user_id is not None:
+        found = browse.account(state.registry, session.user_id, generation=session.generation)
+        if found is not None:  # a copy of an ended session has nothing left to end
+            principal = found[0]
+            acting = replace(state.registry, actor=principal.username)
+            browse.end_sessions(acting, principal, reason="signed out on the web")
+    request.state.session = SessionData.fresh(state.clock())
     return RedirectResponse("/signin", status_code=303)
 
 
@@ -169,4 +180,5 @@ def patient(request: Request, viewer: PageViewer, study_code: str) -> Response:
         labels=labels,
         bands=bands,
         **pages_more.patient_extras(viewer, detail),
+        **forms.patient_links(viewer, study_code),
     )

@@ -5,6 +5,12 @@ The reads here are filtered through :mod:`kyphos.registry.access` like those of
 :mod:`kyphos.registry.browse`; the writes go through :class:`Registry` (audited). The
 worklist states come from :func:`kyphos.clinical.protocol.worklist_state` (CLINICAL.md
 §10), never re-derived here.
+
+The import page keeps an uploaded workbook under ``KYPHOS_HOME/uploads`` between its
+dry run and the confirmation. That pending file may hold identity (names, hospital
+numbers, phones) until it is confirmed or cancelled: it is named after its uploader (one
+user cannot reach another's: 404), removed on confirm and cancel, and any left older
+than :data:`UPLOAD_MAX_AGE_SECONDS` is removed on the next upload.
 """
 
 from __future__ import annotations
@@ -15,15 +21,16 @@ import json
 import re
 import secrets
 import tempfile
+import time
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from argon2 import PasswordHasher
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from kyphos.clinical import protocol as visit_protocol
@@ -50,6 +57,9 @@ from kyphos.registry.repository import Registry, check_password_rules
 from kyphos.web import csrf, i18n
 from kyphos.web.deps import PageViewer, Viewer, render, session_of, web_state
 
+if TYPE_CHECKING:
+    from kyphos.exchange.importer import ImportReport
+
 router = APIRouter(include_in_schema=False)
 
 FormText = Annotated[str, Form(max_length=1000)]
@@ -60,6 +70,8 @@ URGENCY = {visit_protocol.OVERDUE: 0, visit_protocol.DUE: 1, visit_protocol.UPCO
 WORKLIST_SORTS = ("status", "patient", "site", "timepoint", "opens")
 REPORT_DOWNLOADS = ("docx", "csv", "json", "figures")
 _UPLOAD_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_NAME = re.compile(r"^[0-9]+-[0-9a-f]{32}\.xlsx$")
+UPLOAD_MAX_AGE_SECONDS = 24 * 60 * 60
 _hasher = PasswordHasher()
 
 
@@ -340,11 +352,16 @@ def patient_extras(viewer: Viewer, detail: browse.PatientDetail) -> dict[str, An
     timeline: list[TimelineEntry] = []
     for p in detail.procedures:
         levels = ", ".join(t.level for t in p.levels)
-        timeline.append(TimelineEntry(p.procedure_date, "procedure", levels))
+        techniques = dict.fromkeys(
+            i18n.coded_label("technique", t.technique, viewer.lang) for t in p.levels
+        )
+        text = " · ".join([levels, *(name for name in techniques if name)])
+        timeline.append(TimelineEntry(p.procedure_date, "procedure", text))
     for v in detail.visits:
         timeline.append(TimelineEntry(v.visit_date, "visit", labels.get(v.timepoint, v.timepoint)))
     for e in events:
-        text = e.type + (f" ({e.level})" if e.level else "")
+        text = i18n.coded_label("event", e.type, viewer.lang)
+        text += f" ({e.level})" if e.level else ""
         timeline.append(TimelineEntry(e.event_date, "event", text))
     timeline.sort(key=lambda entry: entry.when or dt.date.max)
     vas = [(v.timepoint, v.vas) for v in detail.visits if v.vas is not None]
@@ -582,8 +599,10 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 # --- import ------------------------------------------------------------------------------------
-# Admins only: the importer places patients by the workbook's site column and cannot yet
-# refuse rows of sites outside an investigator's own.
+# Admins import into every site, investigators into their own (the importer refuses the
+# rows of other sites: kyphos.exchange.importer.writable_sites); other roles 403.
+
+_IMPORT_ROLES = (access.ADMIN, access.INVESTIGATOR)
 
 
 @dataclass(frozen=True)
@@ -618,9 +637,38 @@ def _upload_path(viewer: Viewer, token: str) -> Path:
     return _upload_dir(viewer) / f"{viewer.principal.user_id}-{token}.xlsx"
 
 
+def _purge_stale_uploads(viewer: Viewer) -> None:
+    """Remove pending workbooks (anyone's) left unconfirmed for longer than a day."""
+    cutoff = time.time() - UPLOAD_MAX_AGE_SECONDS
+    for path in _upload_dir(viewer).iterdir():
+        if _UPLOAD_NAME.match(path.name) and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
+def _import_problems(viewer: Viewer, error: KyphosError) -> list[Problem]:
+    """The importer's problem lines in the viewer's language, as located parts."""
+    from kyphos.exchange.importer import ImportFailed
+
+    lines = error.lines(viewer.lang) if isinstance(error, ImportFailed) else error.problems
+    return [located(line) for line in lines]
+
+
+def _import(viewer: Viewer, path: Path, *, label: str, dry_run: bool) -> ImportReport:
+    """Run the importer on ``path`` within the sites the viewer may write."""
+    from kyphos.exchange.importer import import_workbook, writable_sites
+
+    return import_workbook(
+        viewer.registry,
+        path,
+        dry_run=dry_run,
+        reason=f"web import of {label}",
+        sites=writable_sites(viewer.registry, viewer.principal),
+    )
+
+
 @router.get("/import", response_class=HTMLResponse)
 def import_page(request: Request, viewer: PageViewer) -> Response:
-    _require(viewer, access.ADMIN)
+    _require(viewer, *_IMPORT_ROLES)
     return render(request, "import.html", lang=viewer.lang, viewer=viewer)
 
 
@@ -631,11 +679,10 @@ async def import_upload(
     workbook: Annotated[UploadFile | None, File()] = None,
     csrf_token: FormText = "",
 ) -> Response:
-    from kyphos.exchange.importer import import_workbook
-
     csrf.check(session_of(request).csrf, csrf_token)
-    _require(viewer, access.ADMIN)
+    _require(viewer, *_IMPORT_ROLES)
     _ = i18n.translator(viewer.lang)
+    _purge_stale_uploads(viewer)
     content = b"" if workbook is None else await workbook.read(MAX_UPLOAD_BYTES + 1)
     if not content:
         return _import_answer(
@@ -656,14 +703,10 @@ async def import_upload(
     path.write_bytes(content)
     label = (workbook.filename if workbook else None) or "workbook.xlsx"
     try:
-        report = import_workbook(
-            viewer.registry, path, dry_run=True, reason=f"web import of {label}"
-        )
+        report = _import(viewer, path, label=label, dry_run=True)
     except KyphosError as error:
         path.unlink(missing_ok=True)
-        return _import_answer(
-            request, viewer, 422, problems=[located(line) for line in error.problems]
-        )
+        return _import_answer(request, viewer, 422, problems=_import_problems(viewer, error))
     return _import_answer(request, viewer, 200, lines=report.lines(), token=token, label=label)
 
 
@@ -700,26 +743,39 @@ def import_confirm(
     label: FormText = "",
     csrf_token: FormText = "",
 ) -> Response:
-    from kyphos.exchange.importer import import_workbook
-
     csrf.check(session_of(request).csrf, csrf_token)
-    _require(viewer, access.ADMIN)
-    _ = i18n.translator(viewer.lang)
+    _require(viewer, *_IMPORT_ROLES)
     path = _upload_path(viewer, token)
     if not path.exists():
-        message = _("The upload has expired; upload the workbook again.")
-        return _import_answer(request, viewer, 404, problems=[Problem("", "", "", message)])
+        return _upload_expired(request, viewer)
     try:
-        report = import_workbook(
-            viewer.registry, path, reason=f"web import of {label or path.name}"
-        )
+        report = _import(viewer, path, label=label or path.name, dry_run=False)
     except KyphosError as error:
-        return _import_answer(
-            request, viewer, 422, problems=[located(line) for line in error.problems]
-        )
+        return _import_answer(request, viewer, 422, problems=_import_problems(viewer, error))
     finally:
         path.unlink(missing_ok=True)
     return _import_answer(request, viewer, 200, lines=report.lines(), done=True)
+
+
+@router.post("/import/cancel", response_class=HTMLResponse)
+def import_cancel(
+    request: Request, viewer: PageViewer, token: FormText = "", csrf_token: FormText = ""
+) -> Response:
+    """Discard the pending workbook of a dry run (it may hold identity) and start over."""
+    csrf.check(session_of(request).csrf, csrf_token)
+    _require(viewer, *_IMPORT_ROLES)
+    path = _upload_path(viewer, token)
+    if not path.exists():
+        return _upload_expired(request, viewer)
+    path.unlink(missing_ok=True)
+    return RedirectResponse("/import", status_code=303)
+
+
+def _upload_expired(request: Request, viewer: Viewer) -> Response:
+    """404: no pending workbook of this user under that token (gone, or never theirs)."""
+    _ = i18n.translator(viewer.lang)
+    message = _("The upload has expired; upload the workbook again.")
+    return _import_answer(request, viewer, 404, problems=[Problem("", "", "", message)])
 
 
 # --- audit trail -------------------------------------------------------------------------------
@@ -728,6 +784,7 @@ def import_confirm(
 @dataclass(frozen=True)
 class AuditRow:
     at: str
+    """ISO date-time in UTC (the page formats it per language)."""
     actor: str
     action: str
     entity: str
@@ -806,7 +863,7 @@ def audit_page(
         fields = list(dict.fromkeys([*before, *after]))
         rows.append(
             AuditRow(
-                at=event.at[:19].replace("T", " "),
+                at=event.at[:19],
                 actor=event.actor,
                 action=event.action,
                 entity=event.entity,
@@ -981,6 +1038,7 @@ def admin_user_password(
     with viewer.registry.write() as session:
         user = _user(session, username)
         user.password_hash = _hasher.hash(password)
+        user.session_generation += 1  # the old password's sessions end with it
         viewer.registry.record(
             session,
             action="reset_password",
