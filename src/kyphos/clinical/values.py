@@ -143,10 +143,31 @@ def parse_choice_set(
     return frozenset(member for member in members if member is not None)
 
 
+NUL = "\x00"
+"""The one character no text can hold: PostgreSQL refuses it in text columns."""
+
+
+def nul_problem(field: str) -> ClinicalValueError:
+    """``field`` holds a NUL character (refused at every boundary, before any query)."""
+    return ClinicalValueError(
+        field,
+        "contains a NUL character (\\x00), which cannot be stored; remove it",
+        message_zh="含有 NUL 字符（\\x00），无法保存；请删除该字符",
+    )
+
+
+def refuse_nul(value: object, field: str) -> None:
+    """Raise :func:`nul_problem` when ``value`` is text holding a NUL character."""
+    if isinstance(value, str) and NUL in value:
+        raise nul_problem(field)
+
+
 def parse_text(value: object, field: str, *, max_length: int = 2000) -> str | None:
-    """Free text, stripped; None if empty; refused beyond ``max_length`` characters."""
+    """Free text, stripped; None if empty; refused beyond ``max_length`` characters or
+    with a NUL character."""
     if value is None:
         return None
+    refuse_nul(value, field)
     text = str(value).strip()
     if not text:
         return None

@@ -49,6 +49,7 @@ from kyphos.clinical.fracture import NEW_FRACTURE_TYPES
 from kyphos.clinical.odi import VERSION as ODI_VERSION
 from kyphos.clinical.procedure import Technique
 from kyphos.clinical.protocol import PREOP
+from kyphos.clinical.values import refuse_nul
 from kyphos.errors import KyphosError
 from kyphos.exchange.schema import SHEETS, Column, Sheet
 from kyphos.exchange.workbook import SheetRows, open_workbook
@@ -178,6 +179,7 @@ class _CachedColumn:
         self._cache: dict[tuple[type, Any], tuple[bool, Any]] = {}
 
     def parse(self, raw: Any) -> Any:
+        refuse_nul(raw, self.name)  # before any cell reaches a query (PostgreSQL refuses NUL)
         try:
             key = (type(raw), raw)
             hit = self._cache.get(key)

@@ -178,10 +178,12 @@ class Registry:
 
     def add_site(self, code: str, name: str) -> Site:
         code = code.strip()
-        if not code or len(code) > 32 or any(ch.isspace() for ch in code):
-            raise KyphosError(f"site code {code!r}: use 1–32 characters without spaces")
+        if not code or len(code) > 32 or any(ch.isspace() for ch in code) or not code.isprintable():
+            raise KyphosError(f"site code {code!r}: use 1–32 printable characters without spaces")
         if not name.strip():
             raise KyphosError("site name: required")
+        if not name.strip().isprintable():
+            raise KyphosError("site name: use printable characters only (no control characters)")
         if len(name.strip()) > MAX_NAME_CHARS:
             raise KyphosError(f"site name: use at most {MAX_NAME_CHARS} characters")
         with self.write() as session:
@@ -216,13 +218,22 @@ class Registry:
         display_name: str | None = None,
     ) -> User:
         username = username.strip()
-        if not username or len(username) > 64 or any(ch.isspace() for ch in username):
-            raise KyphosError(f"user name {username!r}: use 1–64 characters without spaces")
+        if (
+            not username
+            or len(username) > 64
+            or any(ch.isspace() for ch in username)
+            or not username.isprintable()
+        ):
+            raise KyphosError(
+                f"user name {username!r}: use 1–64 printable characters without spaces"
+            )
         if role not in ROLES:
             raise KyphosError(f"role {role!r}: must be one of {', '.join(ROLES)}")
         check_password_rules(password)
         if display_name is not None and len(display_name) > MAX_NAME_CHARS:
             raise KyphosError(f"display name: use at most {MAX_NAME_CHARS} characters")
+        if display_name is not None and not display_name.isprintable():
+            raise KyphosError("display name: use printable characters only (no control characters)")
         sites = list(dict.fromkeys(sites or []))  # a site named twice is one membership
         with self.write() as session:
             exists = session.execute(select(User.id).where(User.username == username)).first()

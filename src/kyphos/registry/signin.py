@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from kyphos.clinical.values import NUL
 from kyphos.registry.access import Principal
 from kyphos.registry.models import AuditEvent, User
 from kyphos.registry.repository import Registry
@@ -65,7 +66,9 @@ def sign_in(
     registry: Registry, username: str, password: str, *, now: dt.datetime, via: str
 ) -> SignIn:
     """Check a user name and password under the throttle; audit the attempt."""
-    key = username.strip()[:MAX_USERNAME_CHARS]
+    # No user name holds NUL (PostgreSQL cannot store it): such an attempt fails like any
+    # wrong name, audited and throttled under the name with NUL shown as U+FFFD.
+    key = username.strip()[:MAX_USERNAME_CHARS].replace(NUL, "\N{REPLACEMENT CHARACTER}")
     failures, last = _failures(registry, key)
     wait = delay_after(failures)
     if wait and last is not None:

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
-from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+from kyphos.clinical.errors import ClinicalValueErrors
+from kyphos.clinical.values import NUL, nul_problem
 
 _DATE_SCHEMA = WithJsonSchema({"type": "string", "format": "date"})
 
@@ -31,19 +32,6 @@ YesNo = bool | int | str | None
 """``true``/``false``, ``1``/``0``, or ``yes``/``no``, ``y``/``n``, ``是``/``否``."""
 Listed = list[str] | str | None
 """A list of codes, or the codes separated by ``;``."""
-
-
-NUL = "\x00"
-"""The one character no text column can hold (PostgreSQL refuses it)."""
-
-
-def nul_problem(field: str) -> ClinicalValueError:
-    """``field`` holds a NUL character: refused before it reaches the database."""
-    return ClinicalValueError(
-        field,
-        "contains a NUL character (\\x00), which cannot be stored; remove it",
-        message_zh="含有 NUL 字符（\\x00），无法保存；请删除该字符",
-    )
 
 
 def _nul_fields(value: object, field: str) -> list[str]:
@@ -404,6 +392,10 @@ class VisitRecord(_Record):
     odi_language: str | None
     odi_percent: float | None
     odi_band: str | None
+    odi_unscored_reason: str | None = Field(
+        default=None,
+        description="Why answered ODI sections give no score (more than 2 missing), else null.",
+    )
 
 
 class MeasurementRecord(_Record):

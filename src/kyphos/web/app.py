@@ -49,9 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     i18n.install(app.state.kyphos.templates.env)  # |day, |moment, |month, |num filters
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(forms.router)  # first: /patients/new before /patients/{study_code}
-    app.include_router(pages.router)
-    app.include_router(pages_more.router)
+    for pages_router in (forms.router, pages.router, pages_more.router):
+        # forms first: /patients/new before /patients/{study_code}
+        app.include_router(pages_router, dependencies=deps.PAGE_GUARDS)
     app.include_router(api.router, prefix=API_PREFIX)
     api_resources.install(app, API_PREFIX)  # REST records, report, export, import
     app.add_middleware(_SessionCookie)

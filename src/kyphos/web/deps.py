@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from kyphos.clinical.values import NUL, refuse_nul
 from kyphos.registry import browse
 from kyphos.registry.access import Principal
 from kyphos.registry.repository import Registry
@@ -168,3 +169,15 @@ def render(
         status_code=status_code,
     )
     return response
+
+
+def address_without_nul(request: Request) -> None:
+    """Pages: a NUL character in the path or the query is refused (422) before any route
+    reads the registry (PostgreSQL refuses NUL in text; the API has its own guard)."""
+    refuse_nul(request.scope.get("path", ""), "address")
+    for name, value in request.query_params.multi_items():
+        refuse_nul(name + value, name.replace(NUL, "") or "address")
+
+
+PAGE_GUARDS = [Depends(address_without_nul)]
+"""The dependencies every page router is included with (``create_app``)."""

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from kyphos.clinical.values import NUL, nul_problem
 from kyphos.registry import browse, signin
-from kyphos.web.api_models import NUL, nul_problem
 from kyphos.web.deps import ApiError, ApiViewer, State
 
 router = APIRouter()

@@ -29,18 +29,17 @@ from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse
 
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
+from kyphos.clinical.values import NUL, nul_problem
 from kyphos.errors import ConflictError, KyphosError, NotFoundError
 from kyphos.registry import access, editing
 from kyphos.registry.editing import AccessDenied
 from kyphos.web.api_models import (
     BODIES,
-    NUL,
     RECORDS,
     PatientCreate,
     PatientRecord,
     PatientUpdate,
     RequestBody,
-    nul_problem,
 )
 from kyphos.web.deps import ApiError, ApiViewer, Viewer, web_state
 
