@@ -417,6 +417,30 @@ def test_an_update_that_changes_nothing_is_not_audited(reg: Registry) -> None:
     assert audit_count(reg) == events
 
 
+def _identity_rows(reg: Registry) -> int:
+    with reg.read() as session:
+        return int(session.execute(text("SELECT count(*) FROM patient_identity")).scalar_one())
+
+
+def test_a_blank_identity_is_not_recorded(reg: Registry) -> None:
+    """A form sends the identity fields empty when nobody typed them: no empty row."""
+    before = _identity_rows(reg)
+    blank = {"full_name": "", "hospital_number": " ", "phone": None}
+    made = editing.create_patient(
+        reg,
+        ADMIN,
+        {"patient_id": "MAIN-3", "site": "MAIN", "sex": "M", "age": 77, "identity": blank},
+    )
+    editing.update_patient(reg, ADMIN, "MAIN-3", {"identity": blank}, version=made["version"])
+    assert _identity_rows(reg) == before
+    assert editing.read_patient(reg, ADMIN, "MAIN-3").get("identity") is None
+
+    editing.update_patient(
+        reg, ADMIN, "MAIN-3", {"identity": {"full_name": FULL_NAME}}, version=made["version"]
+    )
+    assert _identity_rows(reg) == before + 1
+
+
 def test_identity_never_appears_in_clear_in_the_audit_table(reg: Registry) -> None:
     investigator = principal(reg, "investigator", "MAIN")
     made = editing.create_patient(

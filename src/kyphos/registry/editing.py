@@ -528,6 +528,11 @@ def _identity_values(
     return _parse(raw, IDENTITY_FIELDS, partial=True, prefix="identity.")
 
 
+def _any_value(values: Mapping[str, object] | None) -> bool:
+    """Whether ``values`` hold anything (an identity of blank fields is not recorded)."""
+    return values is not None and any(value is not None for value in values.values())
+
+
 def check_editable(registry: Registry, principal: Principal, study_code: str | None) -> None:
     """Refuse, before a form is shown, what the use cases below would refuse on saving:
     a patient ``principal`` cannot see (:class:`NotFoundError`), a role that may not change
@@ -608,8 +613,8 @@ def create_patient(
         session.flush()
         _audit(registry, session, "create", "patient", study_code, after=patient)
         identity = None
-        if identity_values is not None:
-            identity = PatientIdentity(patient_id=patient.id, **identity_values)
+        if _any_value(identity_values):
+            identity = PatientIdentity(patient_id=patient.id, **(identity_values or {}))
             session.add(identity)
             session.flush()
             _audit(registry, session, "create", "identity", study_code, after=identity)
@@ -650,7 +655,7 @@ def update_patient(
         if after != before:
             _audit(registry, session, "update", "patient", study_code, before, after)
         identity = session.get(PatientIdentity, patient.id)
-        if identity_values is not None:
+        if identity_values is not None and (identity is not None or _any_value(identity_values)):
             if identity is None:
                 identity = PatientIdentity(patient_id=patient.id, **identity_values)
                 session.add(identity)
