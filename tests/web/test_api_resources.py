@@ -66,6 +66,22 @@ def test_a_visit_with_odi_answers_comes_back_scored(web: Web) -> None:
     assert answer.status_code == 201, answer.text
     # 10 sections × 2 points of 50 possible = 40 %.
     assert answer.json()["odi_percent"] == 40.0
+    assert answer.json()["odi_unscored_reason"] is None
+
+
+def test_a_visit_with_three_sections_missing_says_why_it_has_no_score(web: Web) -> None:
+    # CLINICAL.md §1: a score with at most 2 sections missing; here 3 are (8, 9, 10).
+    answers = {f"odi_{n}": 2 for n in range(1, 8)}
+    answer = web.client.post(
+        "/api/v1/patients/OWN-1/visits", json={"timepoint": "postop", **answers}, headers=_h(web)
+    )
+    assert answer.status_code == 201, answer.text
+    visit = answer.json()
+    assert visit["odi_percent"] is None
+    assert visit["odi_band"] is None
+    assert "3" in visit["odi_unscored_reason"]
+    again = web.client.get(f"/api/v1/patients/OWN-1/visits/{visit['id']}", headers=_h(web))
+    assert again.json()["odi_unscored_reason"] == visit["odi_unscored_reason"]
 
 
 def test_another_sites_patient_is_a_404_and_an_analyst_write_is_a_403(web: Web) -> None:
