@@ -7,8 +7,8 @@ is a 404 for everyone but admins. Creating a patient: the target is the new pati
 (an investigator naming a site not theirs gets 422 on ``site``). Report and export:
 admins, investigators, analysts (observers 403). Import: admins and investigators.
 
-:func:`call` makes each request with a fresh record (created as the admin before, removed
-after), so rows do not depend on each other.
+:func:`call` makes each request with a fresh record (created as the admin before; the
+records of its kind removed after), so rows do not depend on each other.
 """
 
 from __future__ import annotations
@@ -357,13 +357,21 @@ def _fresh(web: Web, code: str, kind: str) -> dict[str, Any]:
     return {"level": level, "timepoint": "preop", "observer": f"obs{n}", "anterior_height_mm": 20}
 
 
-def _cleanup(web: Web, code: str) -> None:
-    for kind in ("measurements", "procedures", "vertebrae", "visits", "adverse-events"):
-        for item in editing.list_items(web.registry, _ADMIN, code, kind):
-            if kind == "visits" and item["timepoint"] == "preop":
+_REMOVAL_ORDER = ("measurements", "procedures", "vertebrae", "visits", "adverse-events")
+_MADE_WITH = {"procedures": "vertebrae", "measurements": "vertebrae"}
+"""The other kind :func:`_fresh` makes a record of for a kind's new record."""
+
+
+def _cleanup(web: Web, code: str, kind: str) -> None:
+    """Remove every record of ``kind`` (and of the kind made with it) of patient ``code``
+    that a row made (the fixture's preop visit stays); the other kinds were not touched."""
+    touched = {kind, _MADE_WITH.get(kind, kind)}
+    for name in (name for name in _REMOVAL_ORDER if name in touched):
+        for item in editing.list_items(web.registry, _ADMIN, code, name):
+            if name == "visits" and item["timepoint"] == "preop":
                 continue
             editing.delete_item(
-                web.registry, _ADMIN, code, kind, item["id"], version=item["version"]
+                web.registry, _ADMIN, code, name, item["id"], version=item["version"]
             )
 
 
@@ -420,4 +428,4 @@ def call(web: Web, method: str, path: str, role: str, target: str) -> Any:
             return client.get(base, headers=headers)
         return client.post(base, json=_fresh(web, code, kind), headers=headers)
     finally:
-        _cleanup(web, code)
+        _cleanup(web, code, kind)

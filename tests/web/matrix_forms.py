@@ -7,13 +7,14 @@ A POST carries only the CSRF token: a create is refused for its missing fields (
 an edit or delete for its missing ``version`` (422) — after the CSRF, role and site
 checks, so nothing is written.
 
-:func:`call` makes the requests of the item routes on a record created for the row
-(as an admin, through the use cases) and removed after it.
+:func:`call` makes the requests of the item routes on one record per patient and kind,
+created (as an admin, through the use cases) for the first row that needs it and shared
+by the rest: no row here writes (a GET only reads, each POST is refused before anything
+is written), so no row sees another's doing. :func:`finish` removes them after the rows.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from web_client import Web
@@ -24,7 +25,6 @@ from kyphos.registry.access import Principal
 KINDS = ("vertebrae", "procedures", "visits", "measurements", "adverse-events")
 _SETUP = Principal(user_id=0, username="matrix-forms", role="admin", site_ids=frozenset())
 _TARGETS = {"own": "OWN-1", "other": "OTHER-1"}
-_counter = itertools.count(1)
 
 
 def _kind_rows(kind: str) -> list[tuple[str, str, str, str, int, str]]:
@@ -97,50 +97,71 @@ ROWS: list[tuple[str, str, str, str, int, str]] = [
 # fmt: on
 
 
-def _fresh(web: Web, code: str, kind: str) -> dict[str, Any]:
-    """Values of a new ``kind`` record of patient ``code`` that clash with nothing."""
-    n = next(_counter)
-    level = ("T6", "T7", "T8", "T9", "T10")[n % 5]
-    if kind == "vertebrae":
-        return {"level": level, "treated": False}
+_LEVELS = {"vertebrae": "T6", "procedures": "T7", "measurements": "T8"}
+"""The level of the vertebra each kind's record is on (one record per kind and patient)."""
+
+
+def _values(web: Web, code: str, kind: str) -> dict[str, Any]:
+    """Values of the ``kind`` record of patient ``code`` the rows share; a procedure or a
+    measurement gets a vertebra of its own first."""
     if kind == "visits":
-        return {"timepoint": f"d{n + 1}", "vas": 3}
+        return {"timepoint": "d2", "vas": 3}
     if kind == "adverse-events":
         return {"event_date": "2024-02-01", "type": "other"}
+    level = _LEVELS[kind]
+    if kind == "vertebrae":
+        return {"level": level, "treated": False}
     treated = kind == "procedures"
     editing.create_item(
         web.registry, _SETUP, code, "vertebrae", {"level": level, "treated": treated}
     )
     if treated:
         return {"procedure_date": "2024-01-01", "levels": [{"level": level}]}
-    return {"level": level, "timepoint": "preop", "observer": f"obs{n}"}
+    return {"level": level, "timepoint": "preop", "observer": "obs1"}
 
 
-def _remove_made(web: Web, code: str) -> None:
-    """Remove what :func:`_fresh` made (the fixture's preop visit stays)."""
-    for kind in ("measurements", "procedures", "vertebrae", "visits", "adverse-events"):
-        for item in editing.list_items(web.registry, _SETUP, code, kind):
-            if kind == "visits" and item["timepoint"] == "preop":
-                continue
-            editing.delete_item(
-                web.registry, _SETUP, code, kind, item["id"], version=item["version"]
-            )
+def _key(code: str, kind: str) -> tuple[str, str, str]:
+    """Where this area keeps patient ``code``'s ``kind`` record in ``Web.shared``."""
+    return ("matrix_forms", code, kind)
+
+
+def _shared(web: Web, code: str, kind: str) -> int:
+    """The id of the ``kind`` record of patient ``code``, made for the first row asking."""
+    key = _key(code, kind)
+    if key not in web.shared:
+        web.shared[key] = editing.create_item(
+            web.registry, _SETUP, code, kind, _values(web, code, kind)
+        )
+    return int(web.shared[key]["id"])
 
 
 def call(web: Web, method: str, path: str, role: str, target: str) -> Any:
-    """The request of an item route's row, on a record made for it; None for others."""
+    """The request of an item route's row, on the shared record; None for other rows."""
     if "{item_id}" not in path or not path.startswith("/patients/"):
         return None
     code = _TARGETS[target]
     kind = path.split("/")[3]
-    client = web.client_for()
-    if role != "anonymous":
-        web.sign_in(role, client)
-    try:
-        made = editing.create_item(web.registry, _SETUP, code, kind, _fresh(web, code, kind))
-        url = path.replace("{study_code}", code).replace("{item_id}", str(made["id"]))
-        if method == "GET":
-            return client.get(url)
-        return client.post(url, data={"csrf_token": web.csrf(client)})
-    finally:
-        _remove_made(web, code)
+    url = path.replace("{study_code}", code).replace("{item_id}", str(_shared(web, code, kind)))
+    signed_in = web.session(role)
+    if method == "GET":
+        return signed_in.client.get(url)
+    return signed_in.client.post(url, data={"csrf_token": web.form_token(signed_in)})
+
+
+def finish(web: Web) -> None:
+    """Check that no row changed a shared record (sharing them rests on that), then remove
+    what :func:`call` made (the fixture's preop visit stays)."""
+    for code in _TARGETS.values():
+        for kind in ("measurements", "procedures", "vertebrae", "visits", "adverse-events"):
+            made = web.shared.pop(_key(code, kind), None)
+            items = editing.list_items(web.registry, _SETUP, code, kind)
+            if made is not None:
+                now = {item["id"]: item["version"] for item in items}
+                if now.get(made["id"]) != made["version"]:
+                    raise AssertionError(f"{code} {kind} {made['id']}: changed by a row")
+            for item in items:
+                if kind == "visits" and item["timepoint"] == "preop":
+                    continue
+                editing.delete_item(
+                    web.registry, _SETUP, code, kind, item["id"], version=item["version"]
+                )

@@ -129,14 +129,9 @@ def call(web: Web, method: str, path: str, role: str, target: str) -> Any:
             web.registry.add_user(TARGET_USER, role="analyst", password=None, sites=["MAIN"])
         action = path.rsplit("/", 1)[1]
         path = path.replace("{username}", TARGET_USER)
-        client = web.client_for()
-        if role != "anonymous":
-            web.sign_in(role, client)
-        token = web.csrf(client)
-        return client.post(path, data={"csrf_token": token, **_USER_FORMS[action]})
+        signed_in = web.session(role)
+        token = web.form_token(signed_in)
+        return signed_in.client.post(path, data={"csrf_token": token, **_USER_FORMS[action]})
     else:
         return None
-    client = web.client_for()
-    if role != "anonymous":
-        web.sign_in(role, client)
-    return client.request(method, path)
+    return web.session(role).client.request(method, path)
