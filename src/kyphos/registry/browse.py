@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from kyphos.clinical import odi
 from kyphos.clinical.errors import ClinicalValueError
 from kyphos.clinical.fracture import mri_acuity
+from kyphos.clinical.levels import level_index
 from kyphos.registry import access
 from kyphos.registry.access import Principal
 from kyphos.registry.models import (
+    AdverseEvent,
     Measurement,
     Patient,
     PatientIdentity,
@@ -378,44 +381,182 @@ class PatientDetail:
     """Set only when ``identity_allowed`` and an identity is recorded."""
 
 
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    event_date: dt.date
+    type: str
+    level: str | None
+
+
+@dataclass(frozen=True)
+class MeasurementView:
+    id: int
+    level: str
+    timepoint: str
+    observer: str
+    role: str
+    anterior_height_mm: float | None
+    middle_height_mm: float | None
+    posterior_height_mm: float | None
+    wedge_angle_deg: float | None
+    kyphotic_angle_deg: float | None
+
+
+@dataclass(frozen=True)
+class PatientRecords:
+    """The rest of the patient page, read with its :class:`PatientDetail`: adverse events
+    and measurements (by id), and the id of each record the page shows, by what it shows
+    of it (level, procedure date, time point), for the edit links."""
+
+    vertebra_ids: dict[str, int]
+    procedure_ids: dict[dt.date, int]
+    visit_ids: dict[str, int]
+    events: list[EventView]
+    measurements: list[MeasurementView]
+
+
+@dataclass
+class _PatientRows:
+    """One patient's rows as read (inside one session)."""
+
+    patient: Patient
+    identity_allowed: bool
+    identity: PatientIdentity | None
+    vertebrae: list[Vertebra]
+    procedures: list[Procedure]
+    treated: list[TreatedLevel]
+    visits: list[Visit]
+
+
 def patient_detail(registry: Registry, principal: Principal, study_code: str) -> PatientDetail:
-    """The patient page's content; raises the same NotFoundError for missing and hidden.
+    """The patient's content; raises the same NotFoundError for missing and hidden.
 
     Identity is included for those allowed to read it, and that read is audited.
     """
     with registry.read() as session:
-        patient = access.visible_patient(session, principal, study_code)
-        identity_allowed = access.may_read_identity(principal, patient)
-        identity_row = session.get(PatientIdentity, patient.id) if identity_allowed else None
-        vertebrae = list(
+        rows = _patient_rows(session, principal, study_code)
+    return _detail(registry, rows)
+
+
+def patient_page(
+    registry: Registry, principal: Principal, study_code: str
+) -> tuple[PatientDetail, PatientRecords]:
+    """The patient page: :func:`patient_detail` and :class:`PatientRecords`, read in one
+    transaction with one query per table."""
+    with registry.read() as session:
+        rows = _patient_rows(session, principal, study_code)
+        records = _patient_records(session, rows)
+    return _detail(registry, rows), records
+
+
+def _patient_rows(session: Session, principal: Principal, study_code: str) -> _PatientRows:
+    patient = access.visible_patient(session, principal, study_code)
+    identity_allowed = access.may_read_identity(principal, patient)
+    procedures = list(
+        session.execute(
+            select(Procedure)
+            .where(Procedure.patient_id == patient.id)
+            .order_by(Procedure.procedure_date)
+        ).scalars()
+    )
+    treated = (
+        list(
+            session.execute(
+                select(TreatedLevel)
+                .where(TreatedLevel.procedure_id.in_([procedure.id for procedure in procedures]))
+                .order_by(TreatedLevel.id)
+            ).scalars()
+        )
+        if procedures
+        else []
+    )
+    return _PatientRows(
+        patient=patient,
+        identity_allowed=identity_allowed,
+        identity=session.get(PatientIdentity, patient.id) if identity_allowed else None,
+        vertebrae=list(
             session.execute(select(Vertebra).where(Vertebra.patient_id == patient.id)).scalars()
-        )
-        by_id = {vertebra.id: vertebra.level for vertebra in vertebrae}
-        procedures = list(
-            session.execute(
-                select(Procedure)
-                .where(Procedure.patient_id == patient.id)
-                .order_by(Procedure.procedure_date)
-            ).scalars()
-        )
-        treated = list(
-            session.execute(
-                select(TreatedLevel).where(
-                    TreatedLevel.procedure_id.in_([procedure.id for procedure in procedures])
-                )
-            ).scalars()
-        )
-        visits = list(
-            session.execute(select(Visit).where(Visit.patient_id == patient.id)).scalars()
-        )
+        ),
+        procedures=procedures,
+        treated=treated,
+        visits=list(session.execute(select(Visit).where(Visit.patient_id == patient.id)).scalars()),
+    )
+
+
+def _patient_records(session: Session, rows: _PatientRows) -> PatientRecords:
+    patient_id = rows.patient.id
+    events = session.execute(
+        select(AdverseEvent.id, AdverseEvent.event_date, AdverseEvent.type, AdverseEvent.level)
+        .where(AdverseEvent.patient_id == patient_id)
+        .order_by(AdverseEvent.id)
+    ).all()
+    levels = {vertebra.id: vertebra.level for vertebra in rows.vertebrae}
+    timepoints = {visit.id: visit.timepoint for visit in rows.visits}
+    measured = (
+        session.execute(
+            select(
+                Measurement.id,
+                Measurement.vertebra_id,
+                Measurement.visit_id,
+                Measurement.observer,
+                Measurement.role,
+                Measurement.anterior_height_mm,
+                Measurement.middle_height_mm,
+                Measurement.posterior_height_mm,
+                Measurement.wedge_angle_deg,
+                Measurement.kyphotic_angle_deg,
+            )
+            .where(Measurement.vertebra_id.in_(list(levels)))
+            .order_by(Measurement.id)
+        ).all()
+        if levels
+        else []
+    )
+    return PatientRecords(
+        vertebra_ids={level: id_ for id_, level in levels.items()},
+        procedure_ids={procedure.procedure_date: procedure.id for procedure in rows.procedures},
+        visit_ids={timepoint: id_ for id_, timepoint in timepoints.items()},
+        events=[
+            EventView(id=id_, event_date=day, type=kind, level=level or None)
+            for id_, day, kind, level in events
+        ],
+        measurements=[
+            MeasurementView(
+                id=row.id,
+                level=levels[row.vertebra_id],
+                timepoint=timepoints.get(row.visit_id, ""),
+                observer=row.observer,
+                role=row.role,
+                anterior_height_mm=row.anterior_height_mm,
+                middle_height_mm=row.middle_height_mm,
+                posterior_height_mm=row.posterior_height_mm,
+                wedge_angle_deg=row.wedge_angle_deg,
+                kyphotic_angle_deg=row.kyphotic_angle_deg,
+            )
+            for row in measured
+        ],
+    )
+
+
+def _detail(registry: Registry, rows: _PatientRows) -> PatientDetail:
+    """The detail of rows read; audits the read of identity when it shows one."""
+    patient = rows.patient
     order = {key: position for position, key in enumerate(registry.protocol().keys)}
-    visits.sort(key=lambda v: (order.get(v.timepoint, len(order)), v.visit_date or dt.date.max))
+    visits = sorted(
+        rows.visits,
+        key=lambda v: (order.get(v.timepoint, len(order)), v.visit_date or dt.date.max),
+    )
+    by_id = {vertebra.id: vertebra.level for vertebra in rows.vertebrae}
+    treated: dict[int, list[TreatedLevel]] = defaultdict(list)
+    for level in rows.treated:
+        treated[level.procedure_id].append(level)
     identity = None
-    if identity_row is not None:
+    if rows.identity is not None:
         identity = Identity(
-            full_name=identity_row.full_name,
-            hospital_number=identity_row.hospital_number,
-            phone=identity_row.phone,
+            full_name=rows.identity.full_name,
+            hospital_number=rows.identity.hospital_number,
+            phone=rows.identity.phone,
         )
         with registry.write() as session:
             registry.record(
@@ -449,7 +590,7 @@ def patient_detail(registry: Registry, principal: Principal, study_code: str) ->
                 morphology=vertebra.morphology,
                 treated=vertebra.treated,
             )
-            for vertebra in sorted(vertebrae, key=lambda v: _spine_order([v.level]))
+            for vertebra in sorted(rows.vertebrae, key=lambda v: level_index(v.level))
         ],
         procedures=[
             ProcedureView(
@@ -465,11 +606,10 @@ def patient_detail(registry: Registry, principal: Principal, study_code: str) ->
                         leakage=[site for site in level.leakage.split(";") if site],
                         leakage_symptomatic=level.leakage_symptomatic,
                     )
-                    for level in treated
-                    if level.procedure_id == procedure.id
+                    for level in treated[procedure.id]
                 ],
             )
-            for procedure in procedures
+            for procedure in rows.procedures
         ],
         visits=[
             VisitView(
@@ -481,6 +621,6 @@ def patient_detail(registry: Registry, principal: Principal, study_code: str) ->
             )
             for visit in visits
         ],
-        identity_allowed=identity_allowed,
+        identity_allowed=rows.identity_allowed,
         identity=identity,
     )

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The web app over the registry that ``settings`` name (the environment by default)."""
     settings = settings or get_settings()
     registry = Registry.open(settings)
+    registry.protocol()  # read once: each request's copy of the registry inherits it
     app = FastAPI(
         title="kyphos",
         openapi_url=f"{API_PREFIX}/openapi.json",

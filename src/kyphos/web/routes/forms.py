@@ -455,20 +455,19 @@ for _kind in editing.KINDS:
 # --- the patient page's links --------------------------------------------------------------
 
 
-def patient_links(viewer: Viewer, study_code: str) -> dict[str, Any]:
-    """For the patient page: whether the viewer may edit, and the id of each record
-    (by what the page shows of it) for its edit link."""
+def patient_links(viewer: Viewer, records: browse.PatientRecords) -> dict[str, Any]:
+    """For the patient page: whether the viewer may edit, the id of each record (by what
+    the page shows of it) for its edit link, and the adverse events and measurements
+    listed with theirs; all from what :func:`browse.patient_page` read."""
     if viewer.principal.role not in EDIT_ROLES:
         return {"may_edit": False, "edit_ids": {}, "records": {}}
-    records = {
-        kind: editing.list_items(viewer.registry, viewer.principal, study_code, kind)
-        for kind in editing.KINDS
-    }
-    keys = {"vertebrae": "level", "procedures": "procedure_date", "visits": "timepoint"}
     edit_ids = {
-        kind: {record[key]: record["id"] for record in records[kind]} for kind, key in keys.items()
+        "vertebrae": records.vertebra_ids,
+        "procedures": records.procedure_ids,
+        "visits": records.visit_ids,
     }
-    return {"may_edit": True, "edit_ids": edit_ids, "records": records}
+    listed = {"adverse-events": records.events, "measurements": records.measurements}
+    return {"may_edit": True, "edit_ids": edit_ids, "records": listed}
 
 
 # --- live read-outs ------------------------------------------------------------------------

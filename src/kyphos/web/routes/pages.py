@@ -167,7 +167,7 @@ def patients(
 
 @router.get("/patients/{study_code}", response_class=HTMLResponse)
 def patient(request: Request, viewer: PageViewer, study_code: str) -> Response:
-    detail = browse.patient_detail(viewer.registry, viewer.principal, study_code)
+    detail, records = browse.patient_page(viewer.registry, viewer.principal, study_code)
     protocol = viewer.registry.protocol()
     labels = {point.key: point.label(viewer.lang) for point in protocol.timepoints}
     bands = {band.key: odi.band_label(band.key, viewer.lang) for band in odi.BANDS}
@@ -179,6 +179,6 @@ def patient(request: Request, viewer: PageViewer, study_code: str) -> Response:
         patient=detail,
         labels=labels,
         bands=bands,
-        **pages_more.patient_extras(viewer, detail),
-        **forms.patient_links(viewer, study_code),
+        **pages_more.patient_extras(viewer, detail, records),
+        **forms.patient_links(viewer, records),
     )

@@ -41,7 +41,6 @@ from kyphos.registry.access import Principal
 from kyphos.registry.audit import IDENTITY_FIELDS
 from kyphos.registry.models import (
     ROLES,
-    AdverseEvent,
     AuditEvent,
     Measurement,
     Patient,
@@ -267,19 +266,6 @@ class Trend:
         return " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in self.points)
 
 
-@dataclass(frozen=True)
-class MeasurementRow:
-    level: str
-    timepoint: str
-    observer: str
-    role: str
-    anterior_height_mm: float | None
-    middle_height_mm: float | None
-    posterior_height_mm: float | None
-    wedge_angle_deg: float | None
-    kyphotic_angle_deg: float | None
-
-
 SPINE_STEP = 22
 CHART_WIDTH = 220
 CHART_HEIGHT = 80
@@ -299,8 +285,11 @@ def _trend(
     return Trend(name=name, maximum=maximum, points=points)
 
 
-def patient_extras(viewer: Viewer, detail: browse.PatientDetail) -> dict[str, Any]:
-    """The patient page's diagram, timeline, trends and measurements (context entries)."""
+def patient_extras(
+    viewer: Viewer, detail: browse.PatientDetail, records: browse.PatientRecords
+) -> dict[str, Any]:
+    """The patient page's diagram, timeline, trends and measurements (context entries),
+    from what :func:`browse.patient_page` read."""
     _ = i18n.translator(viewer.lang)
     labels = {p.key: p.label(viewer.lang) for p in viewer.registry.protocol().timepoints}
     leaked = {t.level for p in detail.procedures for t in p.levels if t.leakage}
@@ -318,37 +307,11 @@ def patient_extras(viewer: Viewer, detail: browse.PatientDetail) -> dict[str, An
         )
         for n, name in enumerate(LEVELS)
     ]
-    with viewer.registry.read() as session:
-        patient = access.visible_patient(session, viewer.principal, detail.study_code)
-        events = list(
-            session.execute(
-                select(AdverseEvent)
-                .where(AdverseEvent.patient_id == patient.id)
-                .order_by(AdverseEvent.event_date)
-            ).scalars()
-        )
-        measured = session.execute(
-            select(Measurement, Vertebra.level, Visit.timepoint)
-            .join(Vertebra, Vertebra.id == Measurement.vertebra_id)
-            .join(Visit, Visit.id == Measurement.visit_id)
-            .where(Vertebra.patient_id == patient.id)
-        ).all()
-        measurements = [
-            MeasurementRow(
-                level=level,
-                timepoint=timepoint,
-                observer=m.observer,
-                role=m.role,
-                anterior_height_mm=m.anterior_height_mm,
-                middle_height_mm=m.middle_height_mm,
-                posterior_height_mm=m.posterior_height_mm,
-                wedge_angle_deg=m.wedge_angle_deg,
-                kyphotic_angle_deg=m.kyphotic_angle_deg,
-            )
-            for m, level, timepoint in measured
-        ]
     order = {key: n for n, key in enumerate(viewer.registry.protocol().keys)}
-    measurements.sort(key=lambda m: (LEVELS.index(m.level), order.get(m.timepoint, 99), m.observer))
+    measurements = sorted(
+        records.measurements,
+        key=lambda m: (LEVELS.index(m.level), order.get(m.timepoint, 99), m.observer),
+    )
     timeline: list[TimelineEntry] = []
     for p in detail.procedures:
         levels = ", ".join(t.level for t in p.levels)
@@ -359,7 +322,7 @@ def patient_extras(viewer: Viewer, detail: browse.PatientDetail) -> dict[str, An
         timeline.append(TimelineEntry(p.procedure_date, "procedure", text))
     for v in detail.visits:
         timeline.append(TimelineEntry(v.visit_date, "visit", labels.get(v.timepoint, v.timepoint)))
-    for e in events:
+    for e in records.events:
         text = i18n.coded_label("event", e.type, viewer.lang)
         text += f" ({e.level})" if e.level else ""
         timeline.append(TimelineEntry(e.event_date, "event", text))
