@@ -3,7 +3,7 @@ and the steps every browser test takes (sign in, screenshot)."""
 
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 DEMO_PASSWORD = "kyphos-demo-password"
 IDENTITY_PATIENT = "DEMO-000001"
@@ -17,6 +17,13 @@ def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password)
     page.locator("main form button").click()
+
+
+def signed_in(page: Page, username: str) -> None:
+    """Sign in and wait until the signed-in page is there (a ``goto`` right after the
+    click could otherwise overtake the sign-in and land on the sign-in page)."""
+    sign_in(page, username)
+    expect(page.locator(".account")).to_contain_text(username)
 
 
 def shoot(page: Page, folder: Path, name: str) -> None:

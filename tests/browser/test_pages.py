@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_demo import IDENTITY_NAME, IDENTITY_NUMBER, IDENTITY_PATIENT, shoot, sign_in
+from browser_demo import IDENTITY_NAME, IDENTITY_NUMBER, IDENTITY_PATIENT, shoot, sign_in, signed_in
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -92,7 +92,7 @@ def test_switching_to_chinese_shows_the_pages_in_chinese(page: Page, screenshots
 
 
 def test_observer_does_not_see_identity_fields(page: Page, screenshots: Path) -> None:
-    sign_in(page, "investigator")
+    signed_in(page, "investigator")
     page.goto(f"/patients/{IDENTITY_PATIENT}")
     expect(page.get_by_role("heading", name="Identity")).to_be_visible()
     expect(page.locator("section.identity")).to_contain_text(IDENTITY_NAME)

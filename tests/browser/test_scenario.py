@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser_demo import shoot, sign_in
+from browser_demo import shoot, signed_in
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -76,7 +76,7 @@ def test_a_clinic_day_from_enrolment_to_the_report(
 ) -> None:
     page = desk
     procedure_day = dt.date.today() - dt.timedelta(days=PROCEDURE_DAYS_AGO)
-    sign_in(page, "investigator")
+    signed_in(page, "investigator")
 
     # Enrol: a first try with an impossible age is refused, and what was typed stays.
     page.goto("/patients")
@@ -189,10 +189,11 @@ def test_a_clinic_day_from_enrolment_to_the_report(
         shoot(page, screenshots, "report-zh")
     finally:
         page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
 
     # An observer of the same site sees the patient but not who she is.
     page.context.clear_cookies()
-    sign_in(page, "observer")
+    signed_in(page, "observer")
     page.goto(f"/patients/{CODE}")
     expect(page.locator("h1")).to_have_text(CODE)
     expect(page.locator("section.identity")).to_have_count(0)
