@@ -58,8 +58,10 @@ def _admin_token(web: Web) -> str:
     the admin's sign-ins, and the fuzzed ``/auth/revoke`` revokes the token it is sent."""
     state = web.client.app.state.kyphos
     with web.registry.read() as session:
-        user_id = session.execute(select(User.id).where(User.username == "admin")).scalar_one()
-    return str(state.tokens.issue(user_id, state.clock()))
+        user_id, generation = session.execute(
+            select(User.id, User.session_generation).where(User.username == "admin")
+        ).one()
+    return str(state.tokens.issue(user_id, state.clock(), generation))
 
 
 def _cases(operation: APIOperation) -> st.SearchStrategy[Any]:

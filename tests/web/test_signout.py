@@ -145,3 +145,19 @@ def test_a_signed_out_cookie_cannot_change_anything(web: Web) -> None:
             text("SELECT lang FROM user_account WHERE username = 'investigator'")
         ).scalar_one()
     assert lang == "en"
+
+
+def test_a_password_reset_and_a_sign_out_end_the_users_api_tokens(web: Web) -> None:
+    token = web.bearer("investigator")
+    assert web.client.get("/api/v1/patients/OWN-1", headers=token).status_code == 200
+    assert _admin_post(web, "/admin/users/investigator/password", password=NEW_PASSWORD) == 200
+    refused = web.client.get("/api/v1/patients/OWN-1", headers=token)
+    assert refused.status_code == 401
+    web.passwords["investigator"] = NEW_PASSWORD
+    web.clock.now += 1  # a new token, not the same string again
+    fresh = web.bearer("investigator", fresh=True)
+    assert web.client.get("/api/v1/patients/OWN-1", headers=fresh).status_code == 200
+    _sign_out(web, web.sign_in("investigator"))
+    assert web.client.get("/api/v1/patients/OWN-1", headers=fresh).status_code == 401
+    colleague = web.bearer("analyst")
+    assert web.client.get("/api/v1/patients/OWN-1", headers=colleague).status_code == 200

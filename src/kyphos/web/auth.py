@@ -7,7 +7,9 @@
 * Sign-out (and disabling the user, and a password reset) moves the generation kept on
   the user row on, so a copy of the cookie taken before stops working at once, in every
   worker; the row is read on every request anyway, so this costs no extra query.
-* A REST API token holds the user id and its expiry (``KYPHOS_TOKEN_MINUTES``).
+* A REST API token holds the user id, its expiry (``KYPHOS_TOKEN_MINUTES``) and the
+  user's session generation: sign-out, a password reset and disabling the user end the
+  user's tokens as they end the sessions.
 
 The account behind either is looked up on every request, so a disabled user or a
 changed role takes effect at once.
@@ -79,18 +81,25 @@ class TokenCodec:
         self._serializer = URLSafeSerializer(secret, salt=_TOKEN_SALT)
         self.lifetime_seconds = lifetime_seconds
 
-    def issue(self, user_id: int, now: float) -> str:
-        return str(self._serializer.dumps({"u": user_id, "e": now + self.lifetime_seconds}))
+    def issue(self, user_id: int, now: float, generation: int) -> str:
+        """A token for ``user_id`` carrying the user's session generation: sign-out, a
+        password reset and disabling the user end it like a session cookie."""
+        payload = {"u": user_id, "e": now + self.lifetime_seconds, "g": generation}
+        return str(self._serializer.dumps(payload))
 
-    def user_id(self, token: str, now: float) -> int | None:
-        """The user id of a valid, unexpired token; None otherwise."""
+    def holder(self, token: str, now: float) -> tuple[int, int] | None:
+        """``(user_id, generation)`` of a valid, unexpired token; None otherwise."""
         try:
             payload = self._serializer.loads(token)
         except BadSignature:
             return None
         if not isinstance(payload, dict):
             return None
-        user_id, expires = payload.get("u"), payload.get("e")
-        if not isinstance(user_id, int) or not isinstance(expires, int | float):
+        user_id, expires, generation = payload.get("u"), payload.get("e"), payload.get("g")
+        if (
+            not isinstance(user_id, int)
+            or not isinstance(expires, int | float)
+            or not isinstance(generation, int)
+        ):
             return None
-        return user_id if now < expires else None
+        return (user_id, generation) if now < expires else None

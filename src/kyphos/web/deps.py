@@ -125,8 +125,12 @@ def api_viewer(request: Request) -> Viewer:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing bearer token", ["header", "authorization"])
-    user_id = state.tokens.user_id(token.strip(), state.clock())
-    found = browse.account(state.registry, user_id) if user_id is not None else None
+    holder = state.tokens.holder(token.strip(), state.clock())
+    found = (
+        browse.account(state.registry, holder[0], generation=holder[1])
+        if holder is not None
+        else None
+    )
     if found is None:
         raise ApiError(401, "invalid or expired token", ["header", "authorization"])
     principal, preferred = found

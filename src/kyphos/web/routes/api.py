@@ -138,7 +138,11 @@ def token(body: TokenRequest, state: State) -> Token:
     if outcome.principal is None:
         raise ApiError(401, WRONG_CREDENTIALS, ["body"])
     return Token(
-        access_token=state.tokens.issue(outcome.principal.user_id, state.clock()),
+        access_token=state.tokens.issue(
+            outcome.principal.user_id,
+            state.clock(),
+            browse.session_generation(state.registry, outcome.principal.user_id),
+        ),
         expires_in=state.tokens.lifetime_seconds,
     )
 
