@@ -311,6 +311,16 @@ def positive_height(value: object, field: str) -> float:
     return number
 
 
+def parse_point(value: object, field: str) -> Point:
+    """A landmark given as ``(x, y)`` (any pair of finite numbers), else ClinicalValueError."""
+    return _point(value, field)
+
+
+def parse_endplate(value: object, field: str) -> Endplate:
+    """An endplate given as ``(anterior_point, posterior_point)``, else ClinicalValueError."""
+    return _endplate(value, field)
+
+
 # ---------------------------------------------------------------------------
 # Internals
 
