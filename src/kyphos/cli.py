@@ -63,12 +63,13 @@ def tour(lang: LangOption = "") -> None:
 
 
 def _register_areas() -> None:
-    from kyphos import cli_evidence, cli_registry, cli_report, cli_web
+    from kyphos import cli_evidence, cli_imaging, cli_registry, cli_report, cli_web
 
     cli_registry.register(app)
     cli_report.register(app)
     cli_evidence.register(app)
     cli_web.register(app)
+    cli_imaging.register(app)
 
 
 _register_areas()

@@ -12,6 +12,8 @@
 * ``KYPHOS_SESSION_IDLE_MINUTES`` — a web session ends after this long without a request
   (default 30).
 * ``KYPHOS_TOKEN_MINUTES`` — lifetime of a REST API bearer token (default 60).
+* ``KYPHOS_ADJUDICATION_MM`` / ``KYPHOS_ADJUDICATION_DEG`` — two observers' values of a
+  radiograph differing by more than this (default 2 mm, 5°) are marked for adjudication.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class Settings(BaseSettings):
     lang: Literal["en", "zh"] = "en"
     session_idle_minutes: int = Field(default=30, ge=1, le=MAX_MINUTES)
     token_minutes: int = Field(default=60, ge=1, le=MAX_MINUTES)
+    adjudication_mm: float = Field(default=2.0, gt=0, le=60)
+    """Two primary readings whose heights differ by more than this may be adjudicated."""
+    adjudication_deg: float = Field(default=5.0, gt=0, le=90)
+    """Two primary readings whose angles differ by more than this may be adjudicated."""
 
     @field_validator("lang", mode="before")
     @classmethod

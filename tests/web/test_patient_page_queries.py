@@ -26,13 +26,14 @@ _SETUP = Principal(user_id=0, username="test-setup", role="admin", site_ids=froz
 #   account check                                                      1
 #   the page's read: patient (+ site, joined), identity, vertebrae,
 #     procedures, treated levels, visits, adverse events, measurements  8
+#   the visits blinded for this user (unsubmitted radiograph readings)  1
 #   the registry's protocol (time-point labels)                        1
 #   the audit event of the identity read: chain head, insert (and the
 #     advisory lock on PostgreSQL)                                     2-3
 #   BEGIN of each of the 4 transactions (SQLite only: kyphos issues it) 4
-# = 16 on SQLite, 13 on PostgreSQL; the bound leaves a margin of 4. Before issue 6's work
+# = 17 on SQLite, 14 on PostgreSQL; the bound leaves a margin of 4. Before issue 6's work
 # the page took 42 and 33 with these records (reads per record kind, and per measurement).
-MAX_STATEMENTS = 20
+MAX_STATEMENTS = 21
 
 
 @contextmanager

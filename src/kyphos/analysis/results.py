@@ -103,6 +103,8 @@ class Reliability:
     bland_altman: BlandAltman
     observers: tuple[str, str] | None
     reasons: dict[str, str] = field(default_factory=dict)
+    adjudicated: int = 0
+    """Treated vertebra–time points with an adjudicator reading of this outcome."""
 
 
 @dataclass(frozen=True)
@@ -432,7 +434,17 @@ def _reliability(dataset: StudyDataset, outcome: str) -> Reliability:
         bland_altman=bland_altman(first, second),
         observers=next(iter(named_pairs)) if same_two else None,
         reasons=reasons,
+        adjudicated=_adjudicated(dataset, outcome),
     )
+
+
+def _adjudicated(dataset: StudyDataset, outcome: str) -> int:
+    """Treated vertebra–time points whose analysed ``outcome`` is an adjudicator's."""
+    readings = dataset.measurements
+    treated = dataset.vertebrae.loc[dataset.vertebrae["treated"], "vertebra"]
+    chosen = readings[(readings["role"] == "adjudicator") & readings["vertebra"].isin(treated)]
+    chosen = chosen.dropna(subset=[outcome])
+    return len(chosen.drop_duplicates(subset=["vertebra", "timepoint"]))
 
 
 def compute_report(

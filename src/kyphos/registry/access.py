@@ -5,8 +5,9 @@ The web pages, the REST API and (later) exports ask these; none re-states a rule
 
 * admin — every site, identity included, may edit.
 * investigator — the patients of own sites, identity included, may edit them.
-* observer — the patients of own sites without identity; no clinical edits
-  (measurement work comes in its own issue).
+* observer — the patients of own sites without identity; no clinical edits; reads the
+  radiographs assigned to them, blinded to the other readings until they submit
+  (:func:`blinded_visits`).
 * analyst — the patients of the sites granted, read-only and de-identified.
 
 A patient of a site the principal cannot see is treated exactly like a missing one:
@@ -22,7 +23,7 @@ from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
 from kyphos.errors import NotFoundError
-from kyphos.registry.models import ROLES, Patient, Site, User
+from kyphos.registry.models import ROLES, Patient, Radiograph, Reading, Site, User
 
 ADMIN = "admin"
 INVESTIGATOR = "investigator"
@@ -115,3 +116,26 @@ def visible_patient(session: Session, principal: Principal, study_code: str) -> 
     if patient is None:
         raise not_found(study_code)
     return patient
+
+
+def blinded_visits(session: Session, principal: Principal) -> frozenset[int]:
+    """Visits whose other observers' measurements ``principal`` may not see yet.
+
+    Blinding (issue 7): an observer holding an unsubmitted reading of a radiograph must
+    not see what anyone else measured at that radiograph's visit until they submit.
+    """
+    found = session.execute(
+        select(Radiograph.visit_id)
+        .join(Reading, Reading.radiograph_id == Radiograph.id)
+        .where(
+            Reading.observer_id == principal.user_id,
+            Reading.submitted_at.is_(None),
+            Radiograph.visit_id.is_not(None),
+        )
+    ).scalars()
+    return frozenset(visit_id for visit_id in found if visit_id is not None)
+
+
+def blinded(blinded_at: frozenset[int], principal: Principal, visit_id: int, observer: str) -> bool:
+    """Whether ``observer``'s measurement at ``visit_id`` is hidden from ``principal``."""
+    return visit_id in blinded_at and observer != principal.username

@@ -446,7 +446,7 @@ def patient_page(
     transaction with one query per table."""
     with registry.read() as session:
         rows = _patient_rows(session, principal, study_code)
-        records = _patient_records(session, rows)
+        records = _patient_records(session, rows, principal)
     return _detail(registry, rows), records
 
 
@@ -484,7 +484,7 @@ def _patient_rows(session: Session, principal: Principal, study_code: str) -> _P
     )
 
 
-def _patient_records(session: Session, rows: _PatientRows) -> PatientRecords:
+def _patient_records(session: Session, rows: _PatientRows, principal: Principal) -> PatientRecords:
     patient_id = rows.patient.id
     events = session.execute(
         select(AdverseEvent.id, AdverseEvent.event_date, AdverseEvent.type, AdverseEvent.level)
@@ -513,6 +513,10 @@ def _patient_records(session: Session, rows: _PatientRows) -> PatientRecords:
         if levels
         else []
     )
+    hidden = access.blinded_visits(session, principal)
+    measured = [
+        row for row in measured if not access.blinded(hidden, principal, row.visit_id, row.observer)
+    ]
     return PatientRecords(
         vertebra_ids={level: id_ for id_, level in levels.items()},
         procedure_ids={procedure.procedure_date: procedure.id for procedure in rows.procedures},

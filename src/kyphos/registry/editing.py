@@ -319,7 +319,8 @@ def _problem(field: str, message: str, message_zh: str) -> ClinicalValueError:
     return ClinicalValueError(field, message, message_zh=message_zh)
 
 
-def _check_version(what: str, row: Any, version: object) -> None:
+def check_version(what: str, row: Any, version: object) -> None:
+    """Refuse ``version`` unless it is the row's stored one (StaleVersion, 409)."""
     if isinstance(version, bool) or not isinstance(version, int):
         raise ClinicalValueErrors(
             [_problem("version", "required: the version you read", "必填：所读取记录的版本")]
@@ -633,7 +634,7 @@ def update_patient(
     fields = {k: v for k, v in values.items() if k not in ("site", "identity", "version")}
     with registry.write() as session:
         patient = _editable_patient(session, principal, study_code)
-        _check_version(f"patient {study_code!r}", patient, version)
+        check_version(f"patient {study_code!r}", patient, version)
         parsed, problems = _parse(fields, PATIENT_FIELDS, required=("sex",), partial=True)
         site = patient.site
         if "site" in values:
@@ -687,7 +688,7 @@ def delete_patient(
     """Remove a patient and everything recorded about it (cascade), audited."""
     with registry.write() as session:
         patient = _editable_patient(session, principal, study_code)
-        _check_version(f"patient {study_code!r}", patient, version)
+        check_version(f"patient {study_code!r}", patient, version)
         before = snapshot(patient, registry.secret)
         identity = session.get(PatientIdentity, patient.id)
         if identity is not None:
@@ -707,7 +708,15 @@ def list_items(
     """Every record of ``kind`` (``vertebrae``, ``procedures`` …) of one patient."""
     with registry.read() as session:
         patient = _readable_patient(session, principal, study_code)
-        return _KINDS[kind].list(session, patient)
+        spec = _KINDS[kind]
+        if spec.model is not Measurement:
+            return spec.list(session, patient)
+        hidden = access.blinded_visits(session, principal)
+        return [
+            spec.record(session, row)
+            for row in spec.rows(session, patient)
+            if not access.blinded(hidden, principal, row.visit_id, row.observer)
+        ]
 
 
 def read_item(
@@ -716,7 +725,14 @@ def read_item(
     with registry.read() as session:
         patient = _readable_patient(session, principal, study_code)
         spec = _KINDS[kind]
-        return spec.record(session, _child(session, spec.model, item_id, patient, spec.noun))
+        row = _child(session, spec.model, item_id, patient, spec.noun)
+        if spec.model is Measurement and access.blinded(
+            access.blinded_visits(session, principal), principal, row.visit_id, row.observer
+        ):
+            raise NotFoundError(
+                f"measurement {item_id} of patient {patient.study_code!r} does not exist"
+            )
+        return spec.record(session, row)
 
 
 def create_item(
@@ -750,7 +766,7 @@ def update_item(
     with registry.write() as session:
         patient = _editable_patient(session, principal, study_code)
         row = _child(session, spec.model, item_id, patient, spec.noun)
-        _check_version(f"{spec.noun} {item_id}", row, version)
+        check_version(f"{spec.noun} {item_id}", row, version)
         before = spec.audit(session, row)
         spec.build(session, patient, {k: v for k, v in values.items() if k != "version"}, row)
         session.flush()
@@ -774,7 +790,7 @@ def delete_item(
     with registry.write() as session:
         patient = _editable_patient(session, principal, study_code)
         row = _child(session, spec.model, item_id, patient, spec.noun)
-        _check_version(f"{spec.noun} {item_id}", row, version)
+        check_version(f"{spec.noun} {item_id}", row, version)
         spec.check_delete(session, row)
         key = spec.key(session, patient, row)
         before = spec.audit(session, row)
@@ -1153,6 +1169,17 @@ class _Measurements(_Kind):
             required=("level", "timepoint", "observer"),
             partial=row is not None,
         )
+        if row is not None and row.landmarks is not None:
+            problems += [
+                _problem(
+                    name,
+                    "this value comes from landmarks on a radiograph: change it by reading the "
+                    "image again, not by typing",
+                    "该值由影像上的标志点计算得出：请重新阅片修改，而不是直接输入",
+                )
+                for name in MEASUREMENT_FIELDS
+                if name in parsed and parsed[name] != getattr(row, name, parsed[name])
+            ]
         if "role" in parsed and parsed["role"] is None:
             parsed["role"] = ObserverRole.primary.value
         level = parsed.pop("level", None)

@@ -324,13 +324,60 @@ class Radiograph(Base):
     file_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     spacing_row_mm: Mapped[float | None] = mapped_column(Float)
     spacing_col_mm: Mapped[float | None] = mapped_column(Float)
-    spacing_source: Mapped[str | None] = mapped_column(String(32))
+    spacing_source: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    kind: Mapped[str | None] = mapped_column(String(8))
+    """dicom, png or jpeg (the stored, de-identified file)."""
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    burned_in_annotation: Mapped[str | None] = mapped_column(String(8))
+    """DICOM BurnedInAnnotation as the file said (YES: text in the pixels may identify)."""
+    photometric: Mapped[str | None] = mapped_column(String(16))
+    transfer_syntax: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         CheckConstraint("spacing_row_mm IS NULL OR spacing_row_mm > 0", name="spacing_row_mm"),
         CheckConstraint("spacing_col_mm IS NULL OR spacing_col_mm > 0", name="spacing_col_mm"),
+    )
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Reading(Base):
+    """An observer's assignment to read one radiograph, and the landmarks placed so far.
+
+    Landmarks stay here (a draft, seen by nobody else) until the observer submits;
+    submitting writes one :class:`Measurement` per vertebra read and sets
+    ``submitted_at``. Blinding: while an observer's reading of an image is not
+    submitted, the other readings of it stay hidden from them.
+    """
+
+    __tablename__ = "reading"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    radiograph_id: Mapped[int] = mapped_column(
+        ForeignKey("radiograph.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    observer_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id"), nullable=False, index=True
+    )
+    role: Mapped[str] = mapped_column(String(12), nullable=False, default="primary")
+    landmarks: Mapped[str | None] = mapped_column(Text)
+    assigned_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __table_args__ = (
+        UniqueConstraint("radiograph_id", "observer_id"),
+        Index(
+            "uq_reading_one_adjudicator",
+            "radiograph_id",
+            unique=True,
+            sqlite_where=text("role = 'adjudicator'"),
+            postgresql_where=text("role = 'adjudicator'"),
+        ),
+        CheckConstraint(_in("role", list(ObserverRole)), name="role"),
     )
     __mapper_args__ = {"version_id_col": version}
 
@@ -359,6 +406,9 @@ class Measurement(Base):
     kyphotic_angle_deg: Mapped[float | None] = mapped_column(Float)
     landmarks: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    spacing_source: Mapped[str | None] = mapped_column(String(40))
+    """Where the millimetres came from (pixel_spacing, imager_pixel_spacing, …, manual);
+    None for values typed in."""
 
     __table_args__ = (
         UniqueConstraint("vertebra_id", "visit_id", "observer", "role"),
@@ -481,6 +531,7 @@ ENTITY_MODELS: dict[str, type[Base]] = {
     "treated_level": TreatedLevel,
     "visit": Visit,
     "radiograph": Radiograph,
+    "reading": Reading,
     "measurement": Measurement,
     "adverse_event": AdverseEvent,
     "evidence_cohort": EvidenceCohort,
@@ -498,6 +549,7 @@ __all__ = [
     "PatientIdentity",
     "Procedure",
     "Radiograph",
+    "Reading",
     "RegistryInfo",
     "RevokedToken",
     "Site",

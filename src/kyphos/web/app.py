@@ -24,7 +24,15 @@ from kyphos.web import deps, i18n
 from kyphos.web.auth import SESSION_COOKIE, SessionCodec, TokenCodec
 from kyphos.web.csrf import CsrfRefused
 from kyphos.web.deps import ApiError, SignInRequired, WebState
-from kyphos.web.routes import api, api_resources, forms, pages, pages_more
+from kyphos.web.routes import (
+    api,
+    api_radiographs,
+    api_resources,
+    forms,
+    pages,
+    pages_more,
+    radiographs,
+)
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -50,10 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     i18n.install(app.state.kyphos.templates.env)  # |day, |moment, |month, |num filters
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for pages_router in (forms.router, pages.router, pages_more.router):
+    for pages_router in (forms.router, pages.router, pages_more.router, radiographs.router):
         # forms first: /patients/new before /patients/{study_code}
         app.include_router(pages_router, dependencies=deps.PAGE_GUARDS)
     app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(api_radiographs.router, prefix=API_PREFIX)
     api_resources.install(app, API_PREFIX)  # REST records, report, export, import
     app.add_middleware(_SessionCookie)
     _add_error_handlers(app)

@@ -245,6 +245,12 @@ _TABLES: _M = {
         "一致性。一致性等级参照Koo和Li（2016）。偏倚 = 第二观察者 − 第一观察者之差的均数；"
         "一致性界限 = 偏倚 ± 1.96倍标准差。",
     },
+    "adjudicated_remark": {
+        "en": "{outcome}: {count} vertebra–time points had an adjudicating reading, which is "
+        "the value analysed there; adjudicating readings are not part of the agreement.",
+        "zh": "{outcome}：{count} 个椎体–时间点有仲裁阅片，该处分析仲裁者的读数；"
+        "仲裁读数不计入一致性分析。",
+    },
     "observers_remark": {
         "en": "{outcome}: first observer {first}, second observer {second}.",
         "zh": "{outcome}：第一观察者{first}，第二观察者{second}。",

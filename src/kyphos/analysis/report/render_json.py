@@ -197,6 +197,7 @@ def report_dict(report: StudyReport) -> dict[str, Any]:
         reasons = {**agreement.icc.reasons, **agreement.reasons}
         out["reliability"][name] = {
             "pairs": agreement.pairs,
+            "adjudicated": agreement.adjudicated,
             "icc": notes.value(f"{path}.icc", agreement.icc.value, reasons, "value"),
             "icc_form": agreement.form,
             "ci95": notes.value(f"{path}.ci95", _interval(agreement.icc.ci95), reasons, "ci95"),

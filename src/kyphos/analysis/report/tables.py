@@ -626,6 +626,10 @@ def agreement_table(
             observers.append(
                 message("observers_remark", chosen, outcome=outcome, first=first, second=second)
             )
+        if agreement.adjudicated:
+            observers.append(
+                message("adjudicated_remark", chosen, outcome=outcome, count=agreement.adjudicated)
+            )
     remarks = [message("agreement_remark", chosen), *observers]
     title = message("t_agreement", chosen)
     return _table("agreement", number, title, header, rows, remarks, notes)

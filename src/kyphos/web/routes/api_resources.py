@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -47,7 +48,8 @@ router = APIRouter()
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-_UPLOAD_PATHS = frozenset({"/api/v1/import"})
+_UPLOAD_PATHS = re.compile(r"^/api/v1/(import|patients/[^/]+/radiographs)$")
+"""Paths whose bodies may be as large as an upload (MAX_UPLOAD_BYTES)."""
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ItemId = Annotated[int, FastApiPath(ge=1, le=2**31 - 1, description="the record's id")]
@@ -89,8 +91,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @contextmanager
-def _answers() -> Iterator[None]:
-    """Turn the use cases' errors into API errors with the issue's status codes."""
+def answers(lang: str = "en") -> Iterator[None]:
+    """Turn the use cases' errors into API errors with the issue's status codes; clinical
+    validation messages in ``lang`` (the user's language), the others in English."""
     try:
         yield
     except AccessDenied as error:
@@ -101,11 +104,11 @@ def _answers() -> Iterator[None]:
         raise ApiError(409, error.problems[0], ["body", "version"]) from None
     except ClinicalValueErrors as errors:
         located: list[tuple[list[str | int], str]] = [
-            (["body", *p.field.split(".")], p.text("en")) for p in errors.problems
+            (["body", *p.field.split(".")], p.text(lang)) for p in errors.problems
         ]
         raise _Invalid(located) from None
     except ClinicalValueError as error:
-        raise _Invalid([(["body", *error.field.split(".")], error.text("en"))]) from None
+        raise _Invalid([(["body", *error.field.split(".")], error.text(lang))]) from None
     except KyphosError as error:
         raise _Invalid([(["body"], line) for line in error.problems]) from None
 
@@ -141,14 +144,14 @@ _PATIENT_OUT: dict[str, Any] = {
 
 @router.post("/patients", status_code=201, **_PATIENT_OUT)
 def create_patient(viewer: ApiViewer, body: PatientCreate) -> dict[str, Any]:
-    with _answers():
+    with answers(viewer.lang):
         values = body.values()
         return editing.create_patient(viewer.registry, viewer.principal, values)
 
 
 @router.patch("/patients/{patient_id}", **_PATIENT_OUT)
 def update_patient(viewer: ApiViewer, patient_id: str, body: PatientUpdate) -> dict[str, Any]:
-    with _answers():
+    with answers(viewer.lang):
         values = body.values()
         return editing.update_patient(
             viewer.registry, viewer.principal, patient_id, values, version=_version(values)
@@ -159,7 +162,7 @@ def update_patient(viewer: ApiViewer, patient_id: str, body: PatientUpdate) -> d
 def delete_patient(
     viewer: ApiViewer, patient_id: str, version: Annotated[int, Query(ge=1, le=2**31 - 1)]
 ) -> Response:
-    with _answers():
+    with answers(viewer.lang):
         editing.delete_patient(viewer.registry, viewer.principal, patient_id, version=version)
     return Response(status_code=204)
 
@@ -174,22 +177,22 @@ def _add_kind_routes(kind: str) -> None:
     record = RECORDS[kind]
 
     def list_items(viewer: ApiViewer, patient_id: str) -> list[dict[str, Any]]:
-        with _answers():
+        with answers(viewer.lang):
             return editing.list_items(viewer.registry, viewer.principal, patient_id, kind)
 
     def get_item(viewer: ApiViewer, patient_id: str, item_id: ItemId) -> dict[str, Any]:
-        with _answers():
+        with answers(viewer.lang):
             return editing.read_item(viewer.registry, viewer.principal, patient_id, kind, item_id)
 
     def create_item(viewer: ApiViewer, patient_id: str, body: RequestBody) -> dict[str, Any]:
-        with _answers():
+        with answers(viewer.lang):
             values = body.values()
             return editing.create_item(viewer.registry, viewer.principal, patient_id, kind, values)
 
     def update_item(
         viewer: ApiViewer, patient_id: str, item_id: ItemId, body: RequestBody
     ) -> dict[str, Any]:
-        with _answers():
+        with answers(viewer.lang):
             values = body.values()
             return editing.update_item(
                 viewer.registry,
@@ -207,7 +210,7 @@ def _add_kind_routes(kind: str) -> None:
         item_id: ItemId,
         version: Annotated[int, Query(ge=1, le=2**31 - 1)],
     ) -> Response:
-        with _answers():
+        with answers(viewer.lang):
             editing.delete_item(
                 viewer.registry, viewer.principal, patient_id, kind, item_id, version=version
             )
@@ -280,7 +283,7 @@ def report(viewer: ApiViewer, site: Annotated[str, Query(max_length=32)] = "") -
     if site and site not in codes:
         raise ApiError(404, f"site {site!r} does not exist", ["query", "site"])
     every = access.sees_every_site(viewer.principal) and not site
-    with _answers():
+    with answers(viewer.lang):
         return _study_report(viewer, None if every else ([site] if site else codes))
 
 
@@ -342,7 +345,7 @@ def export(
     _require(viewer, _REPORT_ROLES, "export")
     if viewer.principal.role != access.ADMIN:
         deidentify = deidentify or viewer.principal.role == access.ANALYST
-    with _answers():
+    with answers(viewer.lang):
         content, media, name = _export(viewer, format=format, deidentify=deidentify)
     return Response(
         content,
@@ -369,7 +372,7 @@ async def import_workbook(
                 if size > MAX_UPLOAD_BYTES:
                     raise ApiError(413, "the upload is larger than 50 MB", ["body", "file"])
                 handle.write(chunk)
-        with _answers():
+        with answers(viewer.lang):
             try:
                 report = _import(
                     viewer,
@@ -543,7 +546,7 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
     nul = _nul_location(request)
     if nul is not None:
         return _error(422, nul, nul_problem(str(nul[-1])).text("en"))
-    limit = MAX_UPLOAD_BYTES if path in _UPLOAD_PATHS else MAX_JSON_BYTES
+    limit = MAX_UPLOAD_BYTES if _UPLOAD_PATHS.match(path) else MAX_JSON_BYTES
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():

@@ -52,6 +52,7 @@ from kyphos.registry.models import (
     Vertebra,
     Visit,
 )
+from kyphos.registry.radiographs import observer_worklist
 from kyphos.registry.repository import Registry, check_password_rules
 from kyphos.web import csrf, i18n
 from kyphos.web.deps import PageViewer, Viewer, render, session_of, web_state
@@ -410,8 +411,15 @@ def measurement_worklist(request: Request, viewer: PageViewer) -> Response:
         for r, code, site, timepoint in radiographs
     ]
     labels = {p.key: p.label(viewer.lang) for p in viewer.registry.protocol().timepoints}
+    readings = observer_worklist(viewer.registry, viewer.principal)
     return render(
-        request, "measurements.html", lang=viewer.lang, viewer=viewer, tasks=tasks, labels=labels
+        request,
+        "measurements.html",
+        lang=viewer.lang,
+        viewer=viewer,
+        tasks=tasks,
+        labels=labels,
+        readings=readings,
     )
 
 
