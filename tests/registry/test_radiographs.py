@@ -194,11 +194,19 @@ def test_upload_to_a_missing_visit_or_a_bad_file_stores_nothing(
     assert images(reg) == [] and count(reg, "radiograph") == 0
 
 
-def test_the_same_file_twice_is_stored_once(reg: Registry, people: dict[str, Principal]) -> None:
+def test_the_same_file_twice_is_refused_at_one_visit_and_stored_once_across_visits(
+    reg: Registry, people: dict[str, Principal]
+) -> None:
     data = dicom_bytes()
     first = add(reg, people["inv"], data=data)
-    second = add(reg, people["inv"], data=data)
-    assert first != second
+    with pytest.raises(
+        ClinicalValueError, match=rf"already recorded at this visit \(radiograph {first}\)"
+    ):
+        add(reg, people["inv"], data=data)
+    assert count(reg, "radiograph") == 1
+    editing.create_item(reg, ADMIN, "MAIN-1", "visits", {"timepoint": "postop"})
+    second = radiographs.add_radiograph(reg, people["inv"], "MAIN-1", "postop", data).id
+    assert second != first and count(reg, "radiograph") == 2
     originals = [p for p in images(reg) if "display" not in p.parts]
     assert len(originals) == 1
 

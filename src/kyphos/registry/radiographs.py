@@ -182,6 +182,7 @@ def add_radiograph(
         with registry.write() as session:
             patient = _editable(session, principal, study_code)
             visit = _visit(session, patient, timepoint)
+            _refuse_repeat(session, visit, image.sha256)
             row = Radiograph(
                 patient_id=patient.id,
                 visit_id=visit.id,
@@ -206,6 +207,22 @@ def add_radiograph(
         if not existed:
             store.remove(image.sha256)
         raise
+
+
+def _refuse_repeat(session: Session, visit: Visit, file_hash: str) -> None:
+    """Refuse an image already recorded at this visit: a second record of the same image
+    would ask the observers to read it twice."""
+    earlier = session.execute(
+        select(Radiograph.id).where(
+            Radiograph.visit_id == visit.id, Radiograph.file_hash == file_hash
+        )
+    ).scalar()
+    if earlier is not None:
+        raise ClinicalValueError(
+            "file",
+            f"this image is already recorded at this visit (radiograph {earlier})",
+            message_zh=f"该影像已记录于此次随访（影像 {earlier}）",
+        )
 
 
 def list_radiographs(
