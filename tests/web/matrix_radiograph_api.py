@@ -19,6 +19,7 @@ comparison and the adjudication of a pair not yet read answer 409 to editors.
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 import numpy as np
@@ -79,9 +80,16 @@ _LEVEL = "T12"
 _started: set[int] = set()
 
 
+_serial = itertools.count()
+
+
 def _png() -> bytes:
+    """A small grey PNG, a different image each call: the same image twice at one visit
+    is refused, and the rows upload many to the same preop visit."""
+    pixels = np.full((60, 80), 100, dtype=np.uint8)
+    pixels.reshape(-1)[:4] = np.frombuffer(next(_serial).to_bytes(4, "big"), dtype=np.uint8)
     out = io.BytesIO()
-    Image.fromarray(np.full((60, 80), 100, dtype=np.uint8)).save(out, format="PNG")
+    Image.fromarray(pixels).save(out, format="PNG")
     return out.getvalue()
 
 

@@ -120,15 +120,21 @@ def test_api_upload_is_deidentified_in_memory(web: Web, temp_files: list[str]) -
     assert shown.status_code == 200 and shown.content.startswith(b"\x89PNG")
 
 
-def test_api_upload_as_the_raw_body(web: Web) -> None:
+def test_api_upload_as_the_raw_body_and_the_same_file_again_is_refused(web: Web) -> None:
     _with_vertebra(web)
-    answer = web.client.post(
-        "/api/v1/patients/OWN-1/radiographs?timepoint=preop",
-        content=identified_dicom(rows=300, columns=200),
-        headers={**web.bearer("admin"), "content-type": "application/dicom"},
-    )
+    data = identified_dicom(rows=300, columns=200)
+    headers = {**web.bearer("admin"), "content-type": "application/dicom"}
+    url = "/api/v1/patients/OWN-1/radiographs?timepoint=preop"
+    answer = web.client.post(url, content=data, headers=headers)
     assert answer.status_code == 201, answer.text
     assert answer.json()["kind"] == "dicom"
+    again = web.client.post(url, content=data, headers=headers)
+    assert again.status_code == 422, again.text
+    [problem] = again.json()["detail"]
+    expected = f"already recorded at this visit (radiograph {answer.json()['id']})"
+    assert expected in problem["msg"] and problem["loc"][-1] == "file"
+    listed = web.client.get("/api/v1/patients/OWN-1/radiographs", headers=web.bearer("admin"))
+    assert [r["id"] for r in listed.json()] == [answer.json()["id"]]
 
 
 def test_cli_upload_is_deidentified_and_makes_no_temporary_file(
