@@ -14,6 +14,7 @@ landmark positions chosen here, so every value is worked out by hand:
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -32,6 +33,8 @@ from kyphos.analysis import load_dataset
 from kyphos.analysis.results import compute_report
 from kyphos.clinical.errors import ClinicalValueError
 from kyphos.errors import ConflictError, NotFoundError
+from kyphos.exchange.exporter import export_workbook
+from kyphos.exchange.importer import ImportFailed, import_workbook
 from kyphos.registry import browse, editing, radiographs
 from kyphos.registry.access import Principal
 from kyphos.registry.editing import AccessDenied
@@ -378,6 +381,35 @@ def test_a_dicom_spacing_is_not_overridden(reg: Registry, people: dict[str, Prin
     view = radiographs.read_radiograph(reg, people["inv"], rid)
     with pytest.raises(ClinicalValueError, match="carries its own pixel spacing"):
         radiographs.calibrate(reg, people["inv"], rid, [0, 0], [0, 100], 50, version=view.version)
+
+
+def test_a_workbook_import_may_not_change_values_read_from_landmarks(
+    reg: Registry, people: dict[str, Principal], tmp_path: Path
+) -> None:
+    rid = add(reg, people["inv"])
+    radiographs.assign(reg, people["inv"], rid, "obs-a")
+    read_and_submit(reg, people["a"], rid, READING_A)
+    folder = tmp_path / "workbook"
+    export_workbook(reg, folder, format="csv", with_identity=True)
+    unchanged = import_workbook(reg, folder)  # the round trip is fine
+    assert unchanged.counts["measurements"].unchanged == 1
+    sheet = folder / "measurements.csv"
+    with sheet.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert float(rows[0]["anterior_height_mm"]) == pytest.approx(15.0)  # 30 px × 0.5 mm
+    rows[0]["anterior_height_mm"] = "16"
+    with sheet.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ImportFailed) as refused:
+        import_workbook(reg, folder)
+    assert refused.value.problems == (
+        "measurements:2:anterior_height_mm: this value comes from landmarks on a radiograph: "
+        "change it by reading the image again, not by typing or importing",
+    )
+    (stored,) = editing.list_items(reg, people["inv"], "MAIN-1", "measurements")
+    assert stored["anterior_height_mm"] == pytest.approx(15.0)
 
 
 def test_recompute_restores_values_from_the_landmarks(

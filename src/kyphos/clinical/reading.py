@@ -280,6 +280,18 @@ def complete(landmarks: Mapping[str, object], field_name: str) -> None:
             )
 
 
+def typed_over(field_name: str) -> ClinicalValueError:
+    """The refusal of a typed or imported change to a measurement read from landmarks:
+    its values change only by reading the image again, so that the stored landmarks
+    still give the stored values (and :func:`readout` can recompute them)."""
+    return ClinicalValueError(
+        field_name,
+        "this value comes from landmarks on a radiograph: change it by reading the image "
+        "again, not by typing or importing",
+        message_zh="该值由影像上的标志点计算得出：请重新阅片修改，而不是直接输入或导入",
+    )
+
+
 def differences(
     first: Mapping[str, float | None], second: Mapping[str, float | None]
 ) -> dict[str, float]:

@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from kyphos.clinical import reading
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
 from kyphos.clinical.fracture import NEW_FRACTURE_TYPES
 from kyphos.clinical.odi import VERSION as ODI_VERSION
@@ -413,11 +414,13 @@ class _Import:
         describe: Callable[[dict[str, Any]], str],
         identity: bool = False,
         counted: bool = True,
+        check_change: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> None:
         """Create or update ``rows`` (database values) keyed on ``key_columns``; audit the batch.
 
         ``counted`` is False for rows the sheet implies rather than holds (the procedure
-        date behind the treated levels of the procedures sheet).
+        date behind the treated levels of the procedures sheet). ``check_change`` sees
+        each update (row number, stored row, changed values) and reports what it refuses.
         """
         counts = self.report_counts.setdefault(sheet, SheetCounts()) if counted else SheetCounts()
         if not rows:
@@ -429,7 +432,7 @@ class _Import:
         changed: list[tuple[Any, int, dict[str, Any]]] = []
         log_created: list[dict[str, Any]] = []
         log_updated: list[dict[str, Any]] = []
-        for key, (_, values) in zip(keys, rows, strict=True):
+        for key, (number, values) in zip(keys, rows, strict=True):
             before = existing.get(key)
             if before is None:
                 created.append(values)
@@ -439,6 +442,8 @@ class _Import:
             if not diff:
                 counts.unchanged += 1
                 continue
+            if check_change is not None:
+                check_change(number, before, diff)
             changed.append((before[match], before["version"], values))
             log_updated.append(
                 {
@@ -792,7 +797,20 @@ class _Import:
             ("vertebra_id", "visit_id", "observer", "role"),
             rows,
             lambda v: f"{names[(v['vertebra_id'], v['visit_id'])]}/{v['observer']}/{v['role']}",
+            check_change=self.keep_values_read_from_landmarks,
         )
+
+    def keep_values_read_from_landmarks(
+        self, number: int, stored: dict[str, Any], changed: dict[str, Any]
+    ) -> None:
+        """A measurement read from landmarks on a radiograph changes only by reading the
+        image again (:func:`kyphos.clinical.reading.typed_over`)."""
+        if stored.get("landmarks") is None:
+            return
+        for name in _MEASUREMENT_FIELDS:
+            if name in changed:
+                problem = reading.typed_over(name)
+                self.problems.add("measurements", number, name, problem.message, problem.message_zh)
 
     def check_stored_adjudicators(self, rows: list[tuple[int, dict[str, Any]]]) -> set[int]:
         """Report rows whose adjudicator reading clashes with a stored one; return their rows."""

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from kyphos.clinical import geometry, levels, odi, protocol, vas
+from kyphos.clinical import geometry, levels, odi, protocol, reading, vas
 from kyphos.clinical.errors import ClinicalValueError, ClinicalValueErrors
 from kyphos.clinical.fracture import (
     NEW_FRACTURE_TYPES,
@@ -1171,12 +1171,7 @@ class _Measurements(_Kind):
         )
         if row is not None and row.landmarks is not None:
             problems += [
-                _problem(
-                    name,
-                    "this value comes from landmarks on a radiograph: change it by reading the "
-                    "image again, not by typing",
-                    "该值由影像上的标志点计算得出：请重新阅片修改，而不是直接输入",
-                )
+                reading.typed_over(name)
                 for name in MEASUREMENT_FIELDS
                 if name in parsed and parsed[name] != getattr(row, name, parsed[name])
             ]
