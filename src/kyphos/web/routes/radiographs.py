@@ -29,7 +29,7 @@ over 1 MB to the system's temporary folder, before the de-identification.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -165,7 +165,7 @@ async def _reader_body(request: Request, viewer: Viewer) -> dict[str, Any]:
     return body
 
 
-def _json_route(viewer: Viewer, work: Any) -> Response:
+def _json_route(viewer: Viewer, work: Callable[[], Any]) -> Response:
     try:
         with _json_errors(viewer):
             return JSONResponse(work())
@@ -512,16 +512,25 @@ def display_image(viewer: PageViewer, radiograph_id: int, level: int) -> Respons
     return Response(png, media_type="image/png", headers={"Cache-Control": DISPLAY_CACHE})
 
 
-@router.post("/radiographs/{radiograph_id}/readout")
-async def readout(request: Request, viewer: PageViewer, radiograph_id: int) -> Response:
-    """The values the posted landmarks of one vertebra give (nothing is saved)."""
+async def _reader_call(
+    request: Request, viewer: Viewer, work: Callable[[dict[str, Any]], Any]
+) -> Response:
+    """Answer a reader's JSON request: ``work`` turns the checked body into the JSON
+    answer; refusals of the body or of the use case answer as :func:`_json_route`."""
     try:
         body = await _reader_body(request, viewer)
     except _JsonRefused as refused:
         return refused.answer
-    return _json_route(
+    return _json_route(viewer, lambda: work(body))
+
+
+@router.post("/radiographs/{radiograph_id}/readout")
+async def readout(request: Request, viewer: PageViewer, radiograph_id: int) -> Response:
+    """The values the posted landmarks of one vertebra give (nothing is saved)."""
+    return await _reader_call(
+        request,
         viewer,
-        lambda: _readout_json(
+        lambda body: _readout_json(
             use.reading_readout(
                 viewer.registry,
                 viewer.principal,
@@ -537,17 +546,16 @@ async def readout(request: Request, viewer: PageViewer, radiograph_id: int) -> R
 @router.put("/radiographs/{radiograph_id}/reading")
 async def save_reading(request: Request, viewer: PageViewer, radiograph_id: int) -> Response:
     """Save the viewer's draft: ``{"landmarks": {level: {...}}, "version": n}``."""
-    try:
-        body = await _reader_body(request, viewer)
-        version = body.get("version")
-        landmarks = body.get("landmarks") or {}
-    except _JsonRefused as refused:
-        return refused.answer
-    return _json_route(
+    return await _reader_call(
+        request,
         viewer,
-        lambda: _reading_json(
+        lambda body: _reading_json(
             use.save_reading(
-                viewer.registry, viewer.principal, radiograph_id, landmarks, version=version
+                viewer.registry,
+                viewer.principal,
+                radiograph_id,
+                body.get("landmarks") or {},
+                version=body.get("version"),
             ),
             viewer.lang,
         ),
@@ -557,15 +565,13 @@ async def save_reading(request: Request, viewer: PageViewer, radiograph_id: int)
 @router.post("/radiographs/{radiograph_id}/submit")
 async def submit_reading(request: Request, viewer: PageViewer, radiograph_id: int) -> Response:
     """Submit the viewer's reading (``{"version": n}``); it cannot change afterwards."""
-    try:
-        body = await _reader_body(request, viewer)
-        version = body.get("version")
-    except _JsonRefused as refused:
-        return refused.answer
-    return _json_route(
+    return await _reader_call(
+        request,
         viewer,
-        lambda: _reading_json(
-            use.submit_reading(viewer.registry, viewer.principal, radiograph_id, version=version),
+        lambda body: _reading_json(
+            use.submit_reading(
+                viewer.registry, viewer.principal, radiograph_id, version=body.get("version")
+            ),
             viewer.lang,
         ),
     )
@@ -575,14 +581,10 @@ async def submit_reading(request: Request, viewer: PageViewer, radiograph_id: in
 async def calibrate(request: Request, viewer: PageViewer, radiograph_id: int) -> Response:
     """Manual spacing from two points and the known length between them:
     ``{"first": [x, y], "second": [x, y], "known_mm": 50, "version": n}``."""
-    try:
-        body = await _reader_body(request, viewer)
-        version = body.get("version")
-    except _JsonRefused as refused:
-        return refused.answer
-    return _json_route(
+    return await _reader_call(
+        request,
         viewer,
-        lambda: _radiograph_json(
+        lambda body: _radiograph_json(
             use.calibrate(
                 viewer.registry,
                 viewer.principal,
@@ -590,7 +592,7 @@ async def calibrate(request: Request, viewer: PageViewer, radiograph_id: int) ->
                 body.get("first"),
                 body.get("second"),
                 body.get("known_mm"),
-                version=version,
+                version=body.get("version"),
             )
         ),
     )
